@@ -1,0 +1,360 @@
+"""Aggregates and the durable events they are made of.
+
+Boundaries:
+- Account (id from the username): who a person is and their role.
+- CaseloadLink (id from worker + SU): a worker's link to one service user.
+- Journey (id from the SU): every action the SU takes or that is taken with them,
+  alone or in a joint session. Joint-session actions are written here once, tagged
+  with the session id, so they appear in the SU's journey without a second copy.
+- JointSession: who is in a meeting, who drives, what was suggested, when it ended.
+- Consent (id from the SU): research consent given and withdrawn.
+- AuditTrail (id from the accessor): every access to someone else's data.
+
+Events are past tense and carry the envelope in `Action`. A stored event is never
+rewritten: a changed shape gets a new `class_version` and an upcast method.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+_NS = uuid5(NAMESPACE_URL, "https://tandem.example/ids")
+
+
+def account_id(username: str) -> UUID:
+    return uuid5(_NS, "account:" + username.strip().lower())
+
+
+def link_id(worker_id: UUID, su_id: UUID) -> UUID:
+    return uuid5(_NS, f"link:{worker_id}:{su_id}")
+
+
+def journey_id(su_id: UUID) -> UUID:
+    return uuid5(_NS, f"journey:{su_id}")
+
+
+def consent_id(su_id: UUID) -> UUID:
+    return uuid5(_NS, f"consent:{su_id}")
+
+
+def audit_id(actor_id: UUID) -> UUID:
+    return uuid5(_NS, f"audit:{actor_id}")
+
+
+class Action(Aggregate.Event):
+    """The envelope every durable action carries (server time is `timestamp`)."""
+
+    event_id: str
+    actor_id: UUID
+    actor_role: str
+    device: str
+    session_id: UUID | None
+    client_time: datetime | None
+    content_version: str | None
+    client_event_id: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.last_action_at = self.timestamp
+
+
+# ---------------------------------------------------------------- accounts
+
+
+class Account(Aggregate):
+    class Registered(Aggregate.Created):
+        username: str
+        display_name: str
+        role: str
+        password_hash: str
+        pseudonym: str
+
+    def __init__(self, username: str, display_name: str, role: str, password_hash: str, pseudonym: str):
+        self.username = username
+        self.display_name = display_name
+        self.role = role
+        self.password_hash = password_hash
+        self.pseudonym = pseudonym
+        self.active = True
+        self.erased = False
+        self.sessions_revoked_at: datetime | None = None
+
+    class PasswordChanged(Aggregate.Event):
+        password_hash: str
+
+        def apply(self, account: Account) -> None:
+            account.password_hash = self.password_hash
+
+    class LoggedOutEverywhere(Aggregate.Event):
+        def apply(self, account: Account) -> None:
+            account.sessions_revoked_at = self.timestamp
+
+    class Deactivated(Aggregate.Event):
+        by: UUID
+
+        def apply(self, account: Account) -> None:
+            account.active = False
+
+    class Erased(Aggregate.Event):
+        """The person's key was destroyed: their free text is unreadable everywhere."""
+
+        by: UUID
+
+        def apply(self, account: Account) -> None:
+            account.erased = True
+            account.active = False
+
+
+class CaseloadLink(Aggregate):
+    class Linked(Aggregate.Created):
+        worker_id: UUID
+        su_id: UUID
+        by: UUID
+
+    def __init__(self, worker_id: UUID, su_id: UUID, by: UUID):
+        self.worker_id = worker_id
+        self.su_id = su_id
+        self.active = True
+
+    class Unlinked(Aggregate.Event):
+        by: UUID
+
+        def apply(self, link: CaseloadLink) -> None:
+            link.active = False
+
+    class Relinked(Aggregate.Event):
+        by: UUID
+
+        def apply(self, link: CaseloadLink) -> None:
+            link.active = True
+
+
+# ---------------------------------------------------------------- journey
+
+
+class Journey(Aggregate):
+    class Began(Aggregate.Created):
+        su_id: UUID
+
+    def __init__(self, su_id: UUID):
+        self.su_id = su_id
+        self.last_action_at: datetime | None = None
+        self.shared: set[tuple[str, str]] = set()
+
+    class TopicOpened(Action):
+        topic_id: str
+
+    class SectionViewed(Action):
+        section_id: str
+        seconds_on_screen: float | None
+
+    class VideoPlayed(Action):
+        video_id: str
+        position_s: float
+
+    class VideoPaused(Action):
+        video_id: str
+        position_s: float
+
+    class VideoSeeked(Action):
+        video_id: str
+        from_s: float
+        to_s: float
+
+    class VideoProgressed(Action):
+        video_id: str
+        percent: int
+        position_s: float
+
+    class VideoCompleted(Action):
+        video_id: str
+
+    class AnswerSaved(Action):
+        question_id: str
+        answer: dict  # sealed with the SU's key: {"k": key id, "n": nonce, "c": ciphertext}
+
+    class ChartPointRecorded(Action):
+        """v2: one point may carry several measures (sleep has hours and quality)."""
+
+        class_version = 2
+        tracker_id: str
+        values: dict  # measure id -> number
+        for_date: str  # the day the point is about, YYYY-MM-DD
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # v1 stored a single `value`, always the tracker's main measure.
+            state["values"] = {state["tracker_id"]: state.pop("value")}
+
+    class WorksheetItemAdded(Action):
+        worksheet_id: str
+        item_id: str
+        text: dict  # sealed
+
+    class WorksheetItemChanged(Action):
+        worksheet_id: str
+        item_id: str
+        text: dict  # sealed
+
+    class WorksheetItemRemoved(Action):
+        worksheet_id: str
+        item_id: str
+
+    class ItemShared(Action):
+        """The SU lets their linked worker see a topic's progress, an answer, a chart or a worksheet."""
+
+        scope: str
+        ref: str
+
+        def apply(self, journey: Journey) -> None:
+            super().apply(journey)
+            journey.shared.add((self.scope, self.ref))
+
+    class ItemUnshared(Action):
+        scope: str
+        ref: str
+
+        def apply(self, journey: Journey) -> None:
+            super().apply(journey)
+            journey.shared.discard((self.scope, self.ref))
+
+
+# ---------------------------------------------------------------- joint sessions
+
+
+class JointSession(Aggregate):
+    class SessionStarted(Aggregate.Created):
+        worker_id: UUID
+        su_id: UUID
+        same_device: bool
+        started_by: UUID
+        device: str
+
+    def __init__(self, worker_id: UUID, su_id: UUID, same_device: bool, started_by: UUID, device: str):
+        self.worker_id = worker_id
+        self.su_id = su_id
+        self.same_device = same_device
+        self.present: set[UUID] = set()
+        self.control_holder = su_id  # the SU drives by default
+        self.control_epoch = 1
+        self.mirroring = True
+        self.ended = False
+        self.suggestions: dict[str, str] = {}  # id -> open/accepted/dismissed
+
+    def member(self, user_id: UUID) -> bool:
+        return user_id in (self.worker_id, self.su_id)
+
+    class ParticipantJoined(Action):
+        user_id: UUID
+        device_kind: str
+
+        def apply(self, s: JointSession) -> None:
+            s.present.add(self.user_id)
+
+    class ParticipantLeft(Action):
+        user_id: UUID
+        reason: str
+
+        def apply(self, s: JointSession) -> None:
+            s.present.discard(self.user_id)
+
+    class ControlRequested(Action):
+        pass
+
+    class ControlRefused(Action):
+        pass
+
+    class ControlHandedOver(Action):
+        to_user: UUID
+        epoch: int
+
+        def apply(self, s: JointSession) -> None:
+            s.control_holder = self.to_user
+            s.control_epoch = self.epoch
+
+    class SuggestionMade(Action):
+        suggestion_id: str
+        topic_id: str
+        section_id: str | None
+
+        def apply(self, s: JointSession) -> None:
+            s.suggestions[self.suggestion_id] = "open"
+
+    class SuggestionAccepted(Action):
+        suggestion_id: str
+
+        def apply(self, s: JointSession) -> None:
+            s.suggestions[self.suggestion_id] = "accepted"
+
+    class SuggestionDismissed(Action):
+        suggestion_id: str
+
+        def apply(self, s: JointSession) -> None:
+            s.suggestions[self.suggestion_id] = "dismissed"
+
+    class MirroringPaused(Action):
+        def apply(self, s: JointSession) -> None:
+            s.mirroring = False
+
+    class MirroringResumed(Action):
+        def apply(self, s: JointSession) -> None:
+            s.mirroring = True
+
+    class ChartShown(Action):
+        tracker_id: str
+
+    class ChartHidden(Action):
+        tracker_id: str
+
+    class SessionEnded(Action):
+        reason: str
+
+        def apply(self, s: JointSession) -> None:
+            s.ended = True
+            s.present.clear()
+
+
+# ---------------------------------------------------------------- consent and audit
+
+
+class Consent(Aggregate):
+    class Opened(Aggregate.Created):
+        su_id: UUID
+
+    def __init__(self, su_id: UUID):
+        self.su_id = su_id
+        self.research = False
+
+    class ConsentGiven(Action):
+        scope: str
+
+        def apply(self, c: Consent) -> None:
+            if self.scope == "research":
+                c.research = True
+
+    class ConsentWithdrawn(Action):
+        scope: str
+
+        def apply(self, c: Consent) -> None:
+            if self.scope == "research":
+                c.research = False
+
+
+class AuditTrail(Aggregate):
+    class Opened(Aggregate.Created):
+        actor_id: UUID
+
+    def __init__(self, actor_id: UUID):
+        self.actor_id = actor_id
+
+    class DataAccessed(Aggregate.Event):
+        """Someone looked at (or tried to look at) another person's data."""
+
+        actor_role: str
+        subject_id: UUID | None
+        resource: str
+        allowed: bool
+        reason: str

@@ -1,0 +1,216 @@
+"""What a client may ask the core to record, and how each request is checked.
+
+A command is plain data: the web and realtime layers build one from a form, a
+JSON body or a WebSocket frame and pass it with the authenticated actor to
+`Tandem.record`. Validation here needs no I/O; the checks that need state (is the
+actor in that session, is the link active) happen in the writer.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from core.errors import InvalidField, UnknownCommand
+
+ROLES = ("service_user", "worker", "researcher", "admin")
+MAX_CLIENT_EVENT_ID = 100
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,199}$")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An authenticated person on one device."""
+
+    user_id: UUID
+    role: str
+    device: str = "web"
+
+
+@dataclass(frozen=True)
+class Command:
+    type: str
+    payload: Mapping[str, Any]
+    client_event_id: str
+    session_id: UUID | None = None
+    client_time: datetime | None = None
+    content_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The acknowledgement: the event is committed at `position` in the global log."""
+
+    position: int
+    event_id: str
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: str  # id | text | number | int | date | uuid | values | choice
+    required: bool = True
+    max_len: int = 200
+    low: float = 0
+    high: float = 86_400
+    choices: tuple[str, ...] = ()
+
+
+ID = Field("id")
+OPT_ID = Field("id", required=False)
+SECONDS = Field("number")
+TEXT_ANSWER = Field("text", max_len=10_000)
+TEXT_ITEM = Field("text", max_len=1_000)
+SCOPE = Field("choice", choices=("topic", "answer", "tracker", "worksheet"))
+
+# Journey actions go to the service user's journey, alone or in a joint session.
+JOURNEY: dict[str, dict[str, Field]] = {
+    "TopicOpened": {"topic_id": ID},
+    "SectionViewed": {"section_id": ID, "seconds_on_screen": Field("number", required=False)},
+    "VideoPlayed": {"video_id": ID, "position_s": SECONDS},
+    "VideoPaused": {"video_id": ID, "position_s": SECONDS},
+    "VideoSeeked": {"video_id": ID, "from_s": SECONDS, "to_s": SECONDS},
+    "VideoProgressed": {"video_id": ID, "percent": Field("int", high=100), "position_s": SECONDS},
+    "VideoCompleted": {"video_id": ID},
+    "AnswerSaved": {"question_id": ID, "answer": TEXT_ANSWER},
+    "ChartPointRecorded": {"tracker_id": ID, "values": Field("values"), "for_date": Field("date")},
+    "WorksheetItemAdded": {"worksheet_id": ID, "item_id": ID, "text": TEXT_ITEM},
+    "WorksheetItemChanged": {"worksheet_id": ID, "item_id": ID, "text": TEXT_ITEM},
+    "WorksheetItemRemoved": {"worksheet_id": ID, "item_id": ID},
+    "ItemShared": {"scope": SCOPE, "ref": ID},
+    "ItemUnshared": {"scope": SCOPE, "ref": ID},
+}
+
+# Joint-session events go to the session; the session must exist and not have ended.
+SESSION: dict[str, dict[str, Field]] = {
+    "ParticipantJoined": {"device_kind": Field("choice", choices=("phone", "tablet", "desktop", "unknown"))},
+    "ParticipantLeft": {"reason": Field("text", required=False, max_len=200)},
+    "ControlRequested": {},
+    "ControlRefused": {},
+    "ControlHandedOver": {"to_user": Field("uuid")},
+    "SuggestionMade": {"suggestion_id": ID, "topic_id": ID, "section_id": OPT_ID},
+    "SuggestionAccepted": {"suggestion_id": ID},
+    "SuggestionDismissed": {"suggestion_id": ID},
+    "MirroringPaused": {},
+    "MirroringResumed": {},
+    "ChartShown": {"tracker_id": ID},
+    "ChartHidden": {"tracker_id": ID},
+    "SessionEnded": {"reason": Field("text", required=False, max_len=200)},
+}
+
+CONSENT: dict[str, dict[str, Field]] = {
+    "ConsentGiven": {"scope": Field("choice", choices=("research",))},
+    "ConsentWithdrawn": {"scope": Field("choice", choices=("research",))},
+}
+
+SCHEMAS: dict[str, dict[str, Field]] = {**JOURNEY, **SESSION, **CONSENT}
+
+# Which content catalogue each reference field must be found in.
+REFERENCES = {
+    "topic_id": "topic",
+    "section_id": "section",
+    "video_id": "video",
+    "question_id": "question",
+    "tracker_id": "tracker",
+    "worksheet_id": "worksheet",
+}
+
+Catalogue = Callable[[str, str], bool]  # (kind, id) -> does the current content have it?
+
+
+def validate(command: Command, catalogue: Catalogue | None = None) -> dict[str, Any]:
+    """Check a command's shape; return its payload with values normalised."""
+    schema = SCHEMAS.get(command.type)
+    if schema is None:
+        raise UnknownCommand(f"unknown command type {command.type!r}", "type")
+    if not isinstance(command.client_event_id, str) or not 8 <= len(command.client_event_id) <= MAX_CLIENT_EVENT_ID:
+        raise InvalidField(f"must be a string of 8 to {MAX_CLIENT_EVENT_ID} characters", "client_event_id")
+    if command.content_version is not None and (
+        not isinstance(command.content_version, str) or len(command.content_version) > 64
+    ):
+        raise InvalidField("must be a string of at most 64 characters", "content_version")
+    if not isinstance(command.payload, Mapping):
+        raise InvalidField("must be an object", "payload")
+    unknown = set(command.payload) - set(schema)
+    if unknown:
+        raise InvalidField(f"unexpected field for {command.type}", sorted(unknown)[0])
+    clean: dict[str, Any] = {}
+    for name, spec in schema.items():
+        value = command.payload.get(name)
+        if value is None:
+            if spec.required:
+                raise InvalidField("is required", name)
+            clean[name] = None
+            continue
+        clean[name] = _check(name, spec, value)
+        kind = REFERENCES.get(name)
+        if kind and catalogue is not None and not catalogue(kind, clean[name]):
+            raise InvalidField(f"unknown {kind} {clean[name]!r}", name)
+    return clean
+
+
+def _check(name: str, spec: Field, value: Any) -> Any:
+    if spec.kind == "id":
+        if not isinstance(value, str) or not _ID.match(value):
+            raise InvalidField("must be an id of letters, digits and / . _ - : (at most 200)", name)
+        return value
+    if spec.kind == "text":
+        if not isinstance(value, str):
+            raise InvalidField("must be text", name)
+        if len(value) > spec.max_len:
+            raise InvalidField(f"is too long ({len(value)} characters, at most {spec.max_len})", name)
+        if spec.required and not value.strip():
+            raise InvalidField("must not be empty", name)
+        return value
+    if spec.kind in ("number", "int"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidField("must be a number", name)
+        if spec.kind == "int" and value != int(value):
+            raise InvalidField("must be a whole number", name)
+        if not spec.low <= value <= spec.high:
+            raise InvalidField(f"must be between {spec.low:g} and {spec.high:g}", name)
+        return int(value) if spec.kind == "int" else float(value)
+    if spec.kind == "date":
+        try:
+            return date.fromisoformat(value).isoformat() if isinstance(value, str) and len(value) == 10 else _bad()
+        except ValueError:
+            raise InvalidField("must be a date YYYY-MM-DD", name) from None
+    if spec.kind == "uuid":
+        try:
+            return UUID(str(value))
+        except ValueError:
+            raise InvalidField("must be a user id", name) from None
+    if spec.kind == "choice":
+        if value not in spec.choices:
+            raise InvalidField(f"must be one of {', '.join(spec.choices)}", name)
+        return value
+    if spec.kind == "values":
+        ok = isinstance(value, Mapping) and 0 < len(value) <= 5
+        ok = ok and all(isinstance(k, str) and _ID.match(k) for k in value)
+        ok = ok and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and -1e6 < v < 1e6
+            for v in value.values()
+        )
+        if not ok:
+            raise InvalidField("must map 1 to 5 measure ids to numbers", name)
+        return {k: float(v) for k, v in value.items()}
+    raise AssertionError(spec.kind)
+
+
+def _bad() -> str:
+    raise ValueError
+
+
+@dataclass
+class Pending:
+    """A unit of work for the writer: the events one request produces."""
+
+    key: tuple[str, str] | None  # (actor id, client event id) for idempotency
+    build: Callable[[Any], list[Any]]  # given the writer's context, return the events
+    main_index: int = 0  # which built event's id is acknowledged
+    extras: dict[str, Any] = field(default_factory=dict)

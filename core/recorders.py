@@ -1,0 +1,137 @@
+"""The library's recorders, plus a receipts table written in the same transaction.
+
+A receipt maps (actor, client event id) to the event it produced. Because it is
+inserted in the very transaction that stores the event, a retry after a crash
+finds either both or neither: idempotency without a window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL, Identifier
+
+
+class Receipt(NamedTuple):
+    actor_id: str
+    client_event_id: str
+    originator_id: UUID
+    originator_version: int
+    event_id: str
+
+
+class Ack(NamedTuple):
+    """What a client is told for an idempotency key that was already recorded."""
+
+    position: int
+    event_id: str
+
+
+class SQLiteRecorder(SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS tandem_receipts ("
+            "actor_id TEXT, client_event_id TEXT, originator_id TEXT, "
+            "originator_version INTEGER, event_id TEXT, "
+            "PRIMARY KEY (actor_id, client_event_id)) WITHOUT ROWID",
+        ]
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        receipts: Sequence[Receipt] = kwargs.get("receipts", ())
+        if receipts:
+            c.executemany(
+                "INSERT INTO tandem_receipts VALUES (?, ?, ?, ?, ?)",
+                [(r.actor_id, r.client_event_id, r.originator_id.hex, r.originator_version, r.event_id) for r in receipts],
+            )
+        return ids
+
+    def find_acks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Ack]:
+        found: dict[tuple[str, str], Ack] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for actor_id, client_event_id in keys:
+                c.execute(
+                    "SELECT e.rowid, r.event_id FROM tandem_receipts r JOIN stored_events e "
+                    "ON e.originator_id = r.originator_id AND e.originator_version = r.originator_version "
+                    "WHERE r.actor_id = ? AND r.client_event_id = ?",
+                    (actor_id, client_event_id),
+                )
+                row = c.fetchone()
+                if row:
+                    found[(actor_id, client_event_id)] = Ack(row[0], row[1])
+        return found
+
+    def last_version(self, originator_id: UUID) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT MAX(originator_version) FROM stored_events WHERE originator_id = ?",
+                (originator_id.hex,),
+            )
+            row = c.fetchone()
+        return row[0] or 0
+
+    def synchronous_level(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("PRAGMA synchronous")
+            return int(c.fetchone()[0])
+
+
+class PostgresRecorder(PostgresApplicationRecorder):
+    @property
+    def _receipts(self) -> Identifier:
+        return Identifier(self.events_table_name.removesuffix("_events") + "_receipts")
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+                "actor_id text, client_event_id text, originator_id uuid, "
+                "originator_version bigint, event_id text, "
+                "PRIMARY KEY (actor_id, client_event_id))"
+            ).format(schema=Identifier(self.datastore.schema), table=self._receipts)
+        )
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        receipts: Sequence[Receipt] = kwargs.get("receipts", ())
+        if receipts:
+            curs.executemany(
+                SQL("INSERT INTO {schema}.{table} VALUES (%s, %s, %s, %s, %s)").format(
+                    schema=Identifier(self.datastore.schema), table=self._receipts
+                ),
+                [tuple(r) for r in receipts],
+            )
+
+    def find_acks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Ack]:
+        if not keys:
+            return {}
+        statement = SQL(
+            "SELECT r.actor_id, r.client_event_id, e.notification_id, r.event_id "
+            "FROM {schema}.{receipts} r JOIN {schema}.{events} e "
+            "ON e.originator_id = r.originator_id AND e.originator_version = r.originator_version "
+            "WHERE (r.actor_id, r.client_event_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            receipts=self._receipts,
+            events=Identifier(self.events_table_name),
+        )
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, ([k[0] for k in keys], [k[1] for k in keys]))
+            rows = curs.fetchall()
+        return {(r["actor_id"], r["client_event_id"]): Ack(r["notification_id"], r["event_id"]) for r in rows}
+
+    def last_version(self, originator_id: UUID) -> int:
+        statement = SQL("SELECT MAX(originator_version) AS v FROM {schema}.{events} WHERE originator_id = %s").format(
+            schema=Identifier(self.datastore.schema), events=Identifier(self.events_table_name)
+        )
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (originator_id,))
+            row = curs.fetchone()
+        return (row and row["v"]) or 0

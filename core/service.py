@@ -1,0 +1,355 @@
+"""The one command API the web and realtime layers call.
+
+    tandem = Tandem(settings.load(), catalogue=content_set.knows)
+    ack = await tandem.record(actor, Command("TopicOpened", {"topic_id": "recovery"}, "c-123..."))
+    ack.position  # committed at this position in the global log
+
+Every write goes through the group-commit writer. Validation that needs no state
+runs in the caller; checks that need state (membership, links, control) run in the
+writer against the same view the write is built on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+
+from core import aggregates as A
+from core.commands import (
+    CONSENT,
+    JOURNEY,
+    ROLES,
+    SESSION,
+    Actor,
+    Catalogue,
+    Command,
+    Pending,
+    Recorded,
+    validate,
+)
+from core.errors import Conflict, Forbidden, InvalidField, NotInSession, SessionClosed
+from core.keystore import KeyStore
+from core.log import EventLog
+from core.settings import Settings
+from core.writer import GroupCommitWriter, WriteContext
+
+_hasher = PasswordHasher()
+SEALED_FIELDS = {"AnswerSaved": "answer", "WorksheetItemAdded": "text", "WorksheetItemChanged": "text"}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Tandem:
+    def __init__(self, settings: Settings, catalogue: Catalogue | None = None):
+        self.settings = settings
+        self.catalogue = catalogue
+        self.log = EventLog(env=settings.eventsourcing_env())
+        self.keys = KeyStore(settings)
+        self._listeners: list[Callable[[int], None]] = []
+        self._head_cond = threading.Condition()
+        self._head = self.log.head()
+        self.writer = GroupCommitWriter(self.log, self._committed)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.keys.close()
+        self.log.close()
+
+    # ------------------------------------------------------------ following commits
+
+    def on_commit(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(head_position)` from the writer thread after each commit."""
+        self._listeners.append(listener)
+
+    def _committed(self, position: int) -> None:
+        with self._head_cond:
+            self._head = max(self._head, position)
+            self._head_cond.notify_all()
+        for listener in list(self._listeners):
+            listener(position)
+
+    # ------------------------------------------------------------ recording actions
+
+    async def record(self, actor: Actor, command: Command) -> Recorded:
+        return await asyncio.wrap_future(self.submit(actor, command))
+
+    def record_blocking(self, actor: Actor, command: Command, timeout: float = 30) -> Recorded:
+        return self.submit(actor, command).result(timeout)
+
+    def submit(self, actor: Actor, command: Command):  # -> Future[Recorded]
+        payload = validate(command, self.catalogue)
+        if command.type in JOURNEY:
+            build = self._journey_builder(actor, command, payload)
+        elif command.type in SESSION:
+            build = self._session_builder(actor, command, payload)
+        else:
+            assert command.type in CONSENT
+            build = self._consent_builder(actor, command, payload)
+        return self.writer.submit(Pending(key=(str(actor.user_id), command.client_event_id), build=build))
+
+    def _envelope(self, actor: Actor, command: Command) -> dict[str, Any]:
+        return {
+            "event_id": str(uuid.uuid4()),
+            "actor_id": actor.user_id,
+            "actor_role": actor.role,
+            "device": actor.device[:100],
+            "session_id": command.session_id,
+            "client_time": command.client_time,
+            "content_version": command.content_version,
+            "client_event_id": command.client_event_id,
+        }
+
+    def _journey_builder(self, actor: Actor, command: Command, payload: dict[str, Any]):
+        def build(ctx: WriteContext) -> list[Any]:
+            if command.session_id is not None:
+                session = self._live_session(ctx, actor, command.session_id)
+                su_id = session.su_id
+            elif actor.role == "service_user":
+                su_id = actor.user_id
+            else:
+                raise Forbidden(f"a {actor.role} can only act on a journey inside a joint session", "session_id")
+            if actor.role != "service_user" and command.type in ("ItemShared", "ItemUnshared"):
+                raise Forbidden("only the service user decides what is shared", "type")
+            if actor.role == "worker":
+                self._require_link(ctx, actor.user_id, su_id)
+            elif actor.role != "service_user" or actor.user_id != su_id:
+                raise Forbidden(f"a {actor.role} cannot record this", "type")
+            fields = dict(payload)
+            sealed = SEALED_FIELDS.get(command.type)
+            if sealed:
+                fields[sealed] = self.keys.seal(su_id, fields[sealed])
+            jid = A.journey_id(su_id)
+            cls = getattr(A.Journey, command.type)
+            return [cls(originator_id=jid, originator_version=ctx.next_version(jid), timestamp=now(), **self._envelope(actor, command), **fields)]
+
+        return build
+
+    def _session_builder(self, actor: Actor, command: Command, payload: dict[str, Any]):
+        def build(ctx: WriteContext) -> list[Any]:
+            if command.session_id is None:
+                raise InvalidField("is required for joint-session actions", "session_id")
+            s = self._live_session(ctx, actor, command.session_id)
+            is_su, is_worker = actor.user_id == s.su_id, actor.user_id == s.worker_id
+            t = command.type
+            fields = dict(payload)
+            if t in ("SuggestionMade", "ControlRequested", "SessionEnded") and not is_worker:
+                raise Forbidden("only the worker can do this", "type")
+            if t in ("SuggestionAccepted", "SuggestionDismissed", "ControlRefused", "MirroringPaused", "MirroringResumed", "ChartShown", "ChartHidden") and not is_su:
+                raise Forbidden("only the service user can do this", "type")
+            if t in ("SuggestionAccepted", "SuggestionDismissed") and s.suggestions.get(fields["suggestion_id"]) != "open":
+                raise InvalidField("is not an open suggestion", "suggestion_id")
+            if t == "ControlHandedOver":
+                to_user = fields["to_user"]
+                if not s.member(to_user):
+                    raise InvalidField("is not in this session", "to_user")
+                # The holder can hand over; the SU can always take control back.
+                if actor.user_id != s.control_holder and not (is_su and to_user == s.su_id):
+                    raise Forbidden("only the person in control can hand it over", "type")
+                fields["epoch"] = s.control_epoch + 1
+            if t == "ParticipantJoined":
+                fields["user_id"] = actor.user_id
+            if t == "ParticipantLeft":
+                fields["user_id"] = actor.user_id
+                fields["reason"] = fields["reason"] or "left"
+            if t == "SessionEnded":
+                fields["reason"] = fields["reason"] or "ended by worker"
+            cls = getattr(A.JointSession, t)
+            return [cls(originator_id=s.id, originator_version=s.version + 1, timestamp=now(), **self._envelope(actor, command), **fields)]
+
+        return build
+
+    def _consent_builder(self, actor: Actor, command: Command, payload: dict[str, Any]):
+        def build(ctx: WriteContext) -> list[Any]:
+            if actor.role != "service_user":
+                raise Forbidden("only service users give or withdraw consent", "type")
+            c = ctx.get(A.consent_id(actor.user_id))
+            if c is None:
+                raise Forbidden("no consent record for this account", "type")
+            cls = getattr(A.Consent, command.type)
+            return [cls(originator_id=c.id, originator_version=c.version + 1, timestamp=now(), **self._envelope(actor, command), **payload)]
+
+        return build
+
+    def _live_session(self, ctx: WriteContext, actor: Actor, session_id: UUID) -> A.JointSession:
+        s = ctx.get(session_id)
+        if not isinstance(s, A.JointSession) or not s.member(actor.user_id):
+            raise NotInSession("you are not a participant of this joint session", "session_id")
+        if s.ended:
+            raise SessionClosed("this joint session has ended", "session_id")
+        if actor.user_id == s.worker_id:
+            self._require_link(ctx, s.worker_id, s.su_id)
+        return s
+
+    def _require_link(self, ctx: WriteContext, worker_id: UUID, su_id: UUID) -> None:
+        link = ctx.get(A.link_id(worker_id, su_id))
+        if link is None or not link.active:
+            raise Forbidden("this worker is not linked to this service user", "session_id")
+
+    # ------------------------------------------------------------ accounts, links, sessions
+
+    def register(self, username: str, display_name: str, role: str, password: str) -> UUID:
+        """Create an account (and, for a service user, their journey and consent record)."""
+        if role not in ROLES:
+            raise InvalidField(f"must be one of {', '.join(ROLES)}", "role")
+        if not 2 <= len(username.strip()) <= 64:
+            raise InvalidField("must be 2 to 64 characters", "username")
+        if len(password) < 8:
+            raise InvalidField("must be at least 8 characters", "password")
+        pw_hash = _hasher.hash(password)
+
+        def build(ctx: WriteContext) -> list[Any]:
+            if ctx.get(A.account_id(username)) is not None:
+                raise Conflict("that username is taken", "username")
+            account = A.Account._create(
+                A.Account.Registered,
+                id=A.account_id(username),
+                username=username.strip(),
+                display_name=display_name.strip()[:100],
+                role=role,
+                password_hash=pw_hash,
+                pseudonym="P-" + secrets.token_hex(4),
+            )
+            objs: list[Any] = [account, A.AuditTrail._create(A.AuditTrail.Opened, id=A.audit_id(account.id), actor_id=account.id)]
+            if role == "service_user":
+                objs.append(A.Journey._create(A.Journey.Began, id=A.journey_id(account.id), su_id=account.id))
+                objs.append(A.Consent._create(A.Consent.Opened, id=A.consent_id(account.id), su_id=account.id))
+            return [e for o in objs for e in o.collect_events()]
+
+        self.writer.submit(Pending(key=None, build=build)).result(30)
+        return A.account_id(username)
+
+    def account(self, user_id: UUID) -> A.Account | None:
+        agg = self.writer.load(user_id)
+        return agg if isinstance(agg, A.Account) else None
+
+    def authenticate(self, username: str, password: str) -> A.Account | None:
+        account = self.account(A.account_id(username))
+        if account is None or not account.active:
+            _hasher.hash(password)  # spend the same time whether or not the account exists
+            return None
+        try:
+            _hasher.verify(account.password_hash, password)
+        except (VerifyMismatchError, InvalidHashError):
+            return None
+        return account
+
+    def link(self, worker_id: UUID, su_id: UUID, by: UUID) -> Recorded:
+        worker, su = self.account(worker_id), self.account(su_id)
+        if worker is None or worker.role != "worker":
+            raise InvalidField("is not a worker", "worker_id")
+        if su is None or su.role != "service_user":
+            raise InvalidField("is not a service user", "su_id")
+
+        def build(ctx: WriteContext) -> list[Any]:
+            existing = ctx.get(A.link_id(worker_id, su_id))
+            if existing is None:
+                link = A.CaseloadLink._create(A.CaseloadLink.Linked, id=A.link_id(worker_id, su_id), worker_id=worker_id, su_id=su_id, by=by)
+                return list(link.collect_events())
+            if existing.active:
+                raise Conflict("already linked", "su_id")
+            existing.trigger_event(A.CaseloadLink.Relinked, by=by)
+            return list(existing.collect_events())
+
+        return self.writer.submit(Pending(key=None, build=build)).result(30)
+
+    def unlink(self, worker_id: UUID, su_id: UUID, by: UUID) -> Recorded:
+        def build(ctx: WriteContext) -> list[Any]:
+            link = ctx.get(A.link_id(worker_id, su_id))
+            if link is None or not link.active:
+                raise Conflict("not linked", "su_id")
+            link.trigger_event(A.CaseloadLink.Unlinked, by=by)
+            return list(link.collect_events())
+
+        return self.writer.submit(Pending(key=None, build=build)).result(30)
+
+    def is_linked(self, worker_id: UUID, su_id: UUID) -> bool:
+        link = self.writer.load(A.link_id(worker_id, su_id))
+        return bool(link and link.active)
+
+    def start_session(self, actor: Actor, su_id: UUID, *, same_device: bool = False) -> UUID:
+        """A worker starts a joint session with a linked SU (or an SU on the worker's device)."""
+        if actor.role == "worker":
+            worker_id = actor.user_id
+        else:
+            raise Forbidden("only a worker can start a joint session", "role")
+
+        session_id = uuid.uuid4()
+
+        def build(ctx: WriteContext) -> list[Any]:
+            self._require_link(ctx, worker_id, su_id)
+            s = A.JointSession._create(
+                A.JointSession.SessionStarted,
+                id=session_id,
+                worker_id=worker_id,
+                su_id=su_id,
+                same_device=same_device,
+                started_by=actor.user_id,
+                device=actor.device,
+            )
+            return list(s.collect_events())
+
+        self.writer.submit(Pending(key=None, build=build)).result(30)
+        return session_id
+
+    def session(self, session_id: UUID) -> A.JointSession | None:
+        agg = self.writer.load(session_id)
+        return agg if isinstance(agg, A.JointSession) else None
+
+    async def audit(self, actor: Actor, subject_id: UUID | None, resource: str, *, allowed: bool, reason: str = "") -> Recorded:
+        """Record that `actor` looked at (or was refused) someone else's data."""
+
+        def build(ctx: WriteContext) -> list[Any]:
+            trail = ctx.get(A.audit_id(actor.user_id))
+            if trail is None:
+                raise Forbidden("no such account", "actor")
+            trail.trigger_event(
+                A.AuditTrail.DataAccessed,
+                actor_role=actor.role,
+                subject_id=subject_id,
+                resource=resource[:300],
+                allowed=allowed,
+                reason=reason[:300],
+            )
+            return list(trail.collect_events())
+
+        return await asyncio.wrap_future(self.writer.submit(Pending(key=None, build=build)))
+
+    def erase(self, su_id: UUID, by: UUID) -> None:
+        """Crypto-shred a person: destroy their key, then record that it happened."""
+        self.keys.destroy(su_id)
+
+        def build(ctx: WriteContext) -> list[Any]:
+            account = ctx.get(su_id)
+            if account is None:
+                raise InvalidField("no such account", "su_id")
+            account.trigger_event(A.Account.Erased, by=by)
+            return list(account.collect_events())
+
+        self.writer.submit(Pending(key=None, build=build)).result(30)
+
+    def reveal(self, su_id: UUID, sealed: dict) -> str | None:
+        return self.keys.reveal(su_id, sealed)
+
+    # ------------------------------------------------------------ reading
+
+    def head(self) -> int:
+        return self.log.head()
+
+    def read(self, after: int, limit: int = 1000) -> list[tuple[int, Any]]:
+        return self.log.read(after, limit)
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Block until this process has committed up to `position` (or time runs out)."""
+        with self._head_cond:
+            return self._head_cond.wait_for(lambda: self._head >= position, timeout)

@@ -1,0 +1,93 @@
+"""Where Tandem keeps its data, read once from the environment.
+
+TANDEM_DATABASE_URL  sqlite:///var/tandem.sqlite (default) or postgresql://user@host:port/db[?schema=s]
+TANDEM_REDIS_URL     redis://127.0.0.1:6379/0 to fan out between server processes (optional)
+TANDEM_VAR_DIR       where the embedded store, keys and screenshots live (default ./var)
+TANDEM_SECRET_KEY    signs session cookies (default: generated once into var/secret.key)
+TANDEM_MASTER_KEY    wraps the per-person keys (default: generated once into var/master.key)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None
+    var_dir: Path
+    secret_key: str
+    master_key: bytes
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def backend(self) -> str:
+        return "postgres" if self.database_url.startswith(("postgres://", "postgresql://")) else "sqlite"
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The eventsourcing library's environment for this database URL."""
+        env: dict[str, str] = {"AGGREGATE_CACHE_MAXSIZE": "10000"}
+        if self.backend == "sqlite":
+            path = self.database_url.removeprefix("sqlite:///").removeprefix("sqlite://")
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            env.update(
+                PERSISTENCE_MODULE="eventsourcing.sqlite",
+                SQLITE_DBNAME=path,
+                SQLITE_LOCK_TIMEOUT="30",
+                APPLICATION_RECORDER_TOPIC="core.recorders:SQLiteRecorder",
+            )
+        else:
+            u = urlparse(self.database_url)
+            query = parse_qs(u.query)
+            env.update(
+                PERSISTENCE_MODULE="eventsourcing.postgres",
+                POSTGRES_DBNAME=u.path.lstrip("/") or "tandem",
+                POSTGRES_HOST=u.hostname or "127.0.0.1",
+                POSTGRES_PORT=str(u.port or 5432),
+                POSTGRES_USER=unquote(u.username or "postgres"),
+                POSTGRES_PASSWORD=unquote(u.password or ""),
+                POSTGRES_POOL_SIZE="6",
+                POSTGRES_MAX_OVERFLOW="10",
+                POSTGRES_CONN_MAX_AGE="",
+                POSTGRES_ENABLE_DB_FUNCTIONS="",  # off: a tailing reader lost events with it on
+                APPLICATION_RECORDER_TOPIC="core.recorders:PostgresRecorder",
+            )
+            if query.get("schema"):
+                env["POSTGRES_SCHEMA"] = query["schema"][0]
+        env.update(self.extra)
+        return env
+
+    @property
+    def postgres_schema(self) -> str:
+        return parse_qs(urlparse(self.database_url).query).get("schema", ["public"])[0]
+
+
+def _key_file(var_dir: Path, name: str, nbytes: int) -> str:
+    path = var_dir / name
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(nbytes))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load(**overrides: str) -> Settings:
+    """Settings from the environment; keyword arguments win (tests use them)."""
+    env = {**os.environ, **{k.upper(): v for k, v in overrides.items()}}
+    var_dir = Path(env.get("TANDEM_VAR_DIR", "var")).resolve()
+    database_url = env.get("TANDEM_DATABASE_URL") or f"sqlite:///{var_dir / 'tandem.sqlite'}"
+    secret = env.get("TANDEM_SECRET_KEY") or _key_file(var_dir, "secret.key", 32)
+    master_hex = env.get("TANDEM_MASTER_KEY") or _key_file(var_dir, "master.key", 32)
+    return Settings(
+        database_url=database_url,
+        redis_url=env.get("TANDEM_REDIS_URL") or None,
+        var_dir=var_dir,
+        secret_key=secret,
+        master_key=bytes.fromhex(master_hex),
+    )

@@ -1,0 +1,226 @@
+"""Group commit: one thread drains a queue of pending writes into batched saves.
+
+The eventsourcing library has no asyncio API and its saves block, so no save ever
+runs on the event loop. Callers submit work and wait on a future; whatever arrives
+while one transaction commits goes into the next one. A caller is answered only
+after the transaction holding its events has committed.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from core.commands import Pending, Recorded
+from core.errors import CommandError, Conflict, StoreUnavailable
+from core.recorders import Receipt
+
+log = logging.getLogger("tandem.writer")
+
+MAX_BATCH = 500
+MAX_RETRIES = 3
+
+
+class WriteContext:
+    """What a pending write may read while it builds its events.
+
+    Aggregates changed earlier in the same batch are seen with those changes, so
+    two hand-overs of control in one batch get consecutive epochs.
+    """
+
+    def __init__(self, writer: GroupCommitWriter):
+        self._w = writer
+        self._overlay: dict[UUID, Any] = {}
+        self._versions: dict[UUID, int] = {}
+
+    def get(self, aggregate_id: UUID) -> Any | None:
+        if aggregate_id in self._overlay:
+            return self._overlay[aggregate_id]
+        agg = self._w.load(aggregate_id)
+        if agg is not None:
+            agg = copy.deepcopy(agg)
+            self._overlay[aggregate_id] = agg
+        return agg
+
+    def next_version(self, stream_id: UUID) -> int:
+        """The version for a new event on a stream that is appended to without loading it."""
+        if stream_id in self._overlay:
+            return self._overlay[stream_id].version + 1
+        if stream_id not in self._versions:
+            self._versions[stream_id] = self._w.last_version(stream_id)
+        self._versions[stream_id] += 1
+        return self._versions[stream_id]
+
+    def apply(self, event: Any) -> None:
+        agg = self._overlay.get(event.originator_id)
+        if agg is not None:
+            event.mutate(agg)
+
+    def commit(self) -> None:
+        self._w.versions.update(self._versions)
+        for agg_id, agg in self._overlay.items():
+            self._w.versions[agg_id] = agg.version
+
+
+class GroupCommitWriter:
+    def __init__(self, app: Any, on_commit: Callable[[int], None]):
+        self.app = app
+        self.on_commit = on_commit
+        self.versions: dict[UUID, int] = {}  # last known version of streams we append to
+        self._q: queue.SimpleQueue[tuple[Pending, Future[Recorded]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="tandem-writer", daemon=True)
+        self._thread.start()
+        self.batches = 0
+        self.events_written = 0
+
+    def submit(self, pending: Pending) -> Future[Recorded]:
+        fut: Future[Recorded] = Future()
+        self._q.put((pending, fut))
+        return fut
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join(timeout=10)
+
+    # -- reads used by WriteContext
+
+    def load(self, aggregate_id: UUID) -> Any | None:
+        from eventsourcing.application import AggregateNotFoundError
+
+        try:
+            return self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def last_version(self, stream_id: UUID) -> int:
+        if stream_id in self.versions:
+            return self.versions[stream_id]
+        return self.app.recorder.last_version(stream_id)
+
+    # -- the loop
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < MAX_BATCH:
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._q.put(None)
+                    break
+                batch.append(nxt)
+            try:
+                self._process(batch, attempt=0)
+            except Exception as exc:  # never let the writer die: fail the batch instead
+                log.exception("writer batch failed")
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(StoreUnavailable(f"the store could not save: {exc}"))
+
+    def _process(self, batch: list[tuple[Pending, Future[Recorded]]], attempt: int) -> None:
+        # 1. Idempotency: a key already recorded gets the original acknowledgement.
+        keys = [p.key for p, _ in batch if p.key is not None]
+        acks = self.app.recorder.find_acks(keys) if keys else {}
+        todo: list[tuple[Pending, Future[Recorded]]] = []
+        first_with_key: dict[tuple[str, str], Future[Recorded]] = {}
+        for p, fut in batch:
+            if p.key in acks:
+                ack = acks[p.key]
+                fut.set_result(Recorded(ack.position, ack.event_id, duplicate=True))
+            elif p.key is not None and p.key in first_with_key:
+                _chain_duplicate(first_with_key[p.key], fut)
+            else:
+                if p.key is not None:
+                    first_with_key[p.key] = fut
+                todo.append((p, fut))
+        if not todo:
+            return
+
+        # 2. Build every write's events against one consistent view.
+        ctx = WriteContext(self)
+        events: list[Any] = []
+        receipts: list[Receipt] = []
+        built: list[tuple[Pending, Future[Recorded], list[Any]]] = []
+        for p, fut in todo:
+            try:
+                evs = p.build(ctx)
+            except CommandError as e:
+                fut.set_exception(e)
+                continue
+            except Exception as e:
+                log.exception("building events failed")
+                fut.set_exception(StoreUnavailable(f"could not build the events: {e}"))
+                continue
+            for ev in evs:
+                ctx.apply(ev)
+            events.extend(evs)
+            main = evs[p.main_index]
+            if p.key is not None:
+                receipts.append(Receipt(p.key[0], p.key[1], main.originator_id, main.originator_version, _event_id(main)))
+            built.append((p, fut, evs))
+        if not built:
+            return
+
+        # 3. One transaction for all of them.
+        try:
+            recordings = self.app.save(*events, receipts=receipts)
+        except IntegrityError:
+            # Someone else (another process, or a duplicate key) got there first.
+            # Forget what we assumed and retry each write on its own.
+            for ev in events:
+                self.versions.pop(ev.originator_id, None)
+            if len(built) > 1:
+                for p, fut, _ in built:
+                    self._process([(p, fut)], attempt)
+            elif attempt < MAX_RETRIES:
+                p, fut, _ = built[0]
+                self._process([(p, fut)], attempt + 1)
+            else:
+                built[0][1].set_exception(Conflict("another change to the same record won; please retry"))
+            return
+        except Exception as e:
+            for ev in events:
+                self.versions.pop(ev.originator_id, None)
+            for _, fut, _ in built:
+                fut.set_exception(StoreUnavailable(f"the store could not save: {e}"))
+            return
+
+        ctx.commit()
+        position = {id(r.domain_event): r.notification.id for r in recordings}
+        self.batches += 1
+        self.events_written += len(events)
+        for p, fut, evs in built:
+            main = evs[p.main_index]
+            fut.set_result(Recorded(position[id(main)], _event_id(main)))
+        try:
+            self.on_commit(max(position.values()))
+        except Exception:
+            log.exception("commit listener failed")
+
+
+def _event_id(event: Any) -> str:
+    return getattr(event, "event_id", None) or f"{event.originator_id}:{event.originator_version}"
+
+
+def _chain_duplicate(first: Future[Recorded], dup: Future[Recorded]) -> None:
+    def done(f: Future[Recorded]) -> None:
+        if f.exception() is not None:
+            dup.set_exception(f.exception())  # type: ignore[arg-type]
+        else:
+            r = f.result()
+            dup.set_result(Recorded(r.position, r.event_id, duplicate=True))
+
+    first.add_done_callback(done)

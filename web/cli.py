@@ -1,0 +1,150 @@
+"""`tandem`: the command line. Each package adds its own sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import time
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from core import settings as settings_mod
+    from core.service import Tandem
+    from web import demo
+
+    settings = settings_mod.load()
+    if args.demo:
+        t = Tandem(settings)
+        try:
+            creds = demo.seed(t)
+        finally:
+            t.close()
+        print("Demo accounts (username / password):")
+        for username, role, password in creds:
+            print(f"  {role:<13} {username:<6} / {password}")
+    port = int(args.port or os.environ.get("PORT", "8000"))
+    print(f"Tandem on http://{args.host}:{port}  (store: {settings.backend})", flush=True)
+    uvicorn.run(
+        "web.app:create_app",
+        factory=True,
+        host=args.host,
+        port=port,
+        workers=args.workers,
+        ws_per_message_deflate=False,  # compression costs memory per connection
+        log_level="info",
+    )
+    return 0
+
+
+def _seed_demo(args: argparse.Namespace) -> int:
+    from core import settings as settings_mod
+    from core.service import Tandem
+    from web import demo
+
+    t = Tandem(settings_mod.load())
+    try:
+        for username, role, password in demo.seed(t):
+            print(f"{role:<13} {username:<6} / {password}")
+    finally:
+        t.close()
+    return 0
+
+
+def _events_tail(args: argparse.Namespace) -> int:
+    from core import settings as settings_mod
+    from core.log import EventLog
+
+    log = EventLog(env=settings_mod.load().eventsourcing_env())
+    position = max(0, log.head() - args.last)
+    try:
+        while True:
+            for pos, ev in log.read(position, 500):
+                position = pos
+                who = getattr(ev, "actor_role", "")
+                print(f"{pos:>8}  {ev.timestamp:%Y-%m-%d %H:%M:%S}  {type(ev).__qualname__:<32} {who}", flush=True)
+            if not args.follow:
+                return 0
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        log.close()
+
+
+def _users(args: argparse.Namespace) -> int:
+    from core import settings as settings_mod
+    from core.aggregates import account_id
+    from core.service import Tandem
+
+    t = Tandem(settings_mod.load())
+    try:
+        if args.users_cmd == "create":
+            uid = t.register(args.username, args.name or args.username, args.role, args.password)
+            print(f"created {args.role} {args.username} ({uid})")
+        elif args.users_cmd == "link":
+            admin = account_id(args.by) if args.by else account_id(args.worker)
+            t.link(account_id(args.worker), account_id(args.service_user), by=admin)
+            print(f"linked worker {args.worker} to {args.service_user}")
+    finally:
+        t.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tandem", description="Tandem: a recovery website used together, event-sourced and live.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the web server (uvicorn)")
+    s.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    s.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
+    s.add_argument("--workers", type=int, default=1, help="server processes (needs PostgreSQL and Redis when > 1)")
+    s.add_argument("--demo", action="store_true", help="seed the demo accounts first and print their passwords")
+    s.set_defaults(func=_serve)
+
+    d = sub.add_parser("seed-demo", help="create the demo accounts (idempotent)")
+    d.set_defaults(func=_seed_demo)
+
+    e = sub.add_parser("events", help="look at the event log")
+    esub = e.add_subparsers(dest="events_cmd", required=True)
+    tail = esub.add_parser("tail", help="print the newest events")
+    tail.add_argument("-n", "--last", type=int, default=20)
+    tail.add_argument("-f", "--follow", action="store_true")
+    tail.set_defaults(func=_events_tail)
+
+    u = sub.add_parser("users", help="create accounts and link workers to service users")
+    usub = u.add_subparsers(dest="users_cmd", required=True)
+    c = usub.add_parser("create")
+    c.add_argument("username")
+    c.add_argument("--role", required=True, choices=["service_user", "worker", "researcher", "admin"])
+    c.add_argument("--password", required=True)
+    c.add_argument("--name")
+    c.set_defaults(func=_users)
+    ln = usub.add_parser("link")
+    ln.add_argument("worker")
+    ln.add_argument("service_user")
+    ln.add_argument("--by", help="the admin doing it")
+    ln.set_defaults(func=_users)
+
+    # Packages that bring their own commands.
+    for module in ("content.cli", "projections.cli", "realtime.cli"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        mod.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
