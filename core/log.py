@@ -12,6 +12,8 @@ from typing import Any
 
 from eventsourcing.application import Application
 
+from core.settings import Settings
+
 
 class EventLog(Application):
     name = "tandem"  # PostgreSQL tables are tandem_events and tandem_receipts
@@ -25,3 +27,13 @@ class EventLog(Application):
         notifications = self.recorder.select_notifications(after + 1, limit, stop=stop, topics=topics)
         to_event = self.mapper.to_domain_event
         return [(n.id, to_event(n)) for n in notifications]
+
+
+def open_log(settings: Settings) -> EventLog:
+    """The event log for these settings, creating the PostgreSQL schema if needed."""
+    if settings.backend == "postgres" and settings.postgres_schema != "public":
+        import psycopg
+
+        with psycopg.connect(settings.database_url.split("?")[0], autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.postgres_schema}"')
+    return EventLog(env=settings.eventsourcing_env())

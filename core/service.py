@@ -38,7 +38,7 @@ from core.commands import (
 )
 from core.errors import Conflict, Forbidden, InvalidField, NotInSession, SessionClosed
 from core.keystore import KeyStore
-from core.log import EventLog
+from core.log import open_log
 from core.settings import Settings
 from core.writer import GroupCommitWriter, WriteContext
 
@@ -54,7 +54,7 @@ class Tandem:
     def __init__(self, settings: Settings, catalogue: Catalogue | None = None):
         self.settings = settings
         self.catalogue = catalogue
-        self.log = EventLog(env=settings.eventsourcing_env())
+        self.log = open_log(settings)
         self.keys = KeyStore(settings)
         self._listeners: list[Callable[[int], None]] = []
         self._head_cond = threading.Condition()
@@ -112,6 +112,8 @@ class Tandem:
 
     def _journey_builder(self, actor: Actor, command: Command, payload: dict[str, Any]):
         def build(ctx: WriteContext) -> list[Any]:
+            if actor.role not in ("service_user", "worker"):
+                raise Forbidden(f"a {actor.role} cannot record {command.type}", "type")
             if command.session_id is not None:
                 session = self._live_session(ctx, actor, command.session_id)
                 su_id = session.su_id

@@ -61,7 +61,8 @@ class WriteContext:
 
     def apply(self, event: Any) -> None:
         agg = self._overlay.get(event.originator_id)
-        if agg is not None:
+        # Events made with trigger_event() have already been applied to the overlay.
+        if agg is not None and agg.version < event.originator_version:
             event.mutate(agg)
 
     def commit(self) -> None:
