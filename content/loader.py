@@ -208,6 +208,8 @@ class _Loader:
         self.media = root / "media"
         self.problems: list[ContentProblem] = []
         self.canonical: dict[str, Any] = {}  # relative path -> parsed data, hashed into the version
+        # every id seen per list file, valid or not, so a broken entry causes no follow-on errors
+        self.declared: dict[str, set[str]] = {}
 
     def problem(self, path: Path, field: str | None, message: str) -> None:
         self.problems.append(ContentProblem(_display(path), field, message))
@@ -224,8 +226,13 @@ class _Loader:
         self.canonical[canonical_name or path.relative_to(self.root).as_posix()] = data
         return data
 
+    def read_fields(self, path: Path, spec: Spec, canonical_name: str | None = None) -> dict[str, Any] | None:
+        data = self.read(path, canonical_name)
+        return None if data is None else self.fields(data, spec, path)
+
     def fields(self, data: Any, spec: Spec, path: Path, where: str = "") -> dict[str, Any] | None:
-        """Check a mapping against a spec; returns the mapping if every field is fine, else None."""
+        """Check a mapping against a spec. Returns the mapping when every known field is present and
+        well typed (unknown keys are reported but do not stop further checks), else None."""
         if not isinstance(data, dict):
             self.problem(path, where or None, "must be a mapping")
             return None
@@ -233,7 +240,6 @@ class _Loader:
         for key in data:
             if key not in spec:
                 self.problem(path, f"{where}{key}", f"unknown key (allowed: {', '.join(spec)})")
-                ok = False
         for key, (check, required) in spec.items():
             if key not in data or data[key] is None:
                 if required:
@@ -256,6 +262,8 @@ class _Loader:
         seen: set[str] = set()
         for i, raw in enumerate(doc[top_key]):
             where = f"{top_key}[{i}]."
+            if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                self.declared.setdefault(top_key, set()).add(raw["id"])
             item = self.fields(raw, spec, path, where)
             if item is None:
                 continue
@@ -288,10 +296,13 @@ class _Loader:
                 self.problem(path, f"{where}id", f"unknown tracker type {d['id']!r} (allowed: {', '.join(TRACKER_IDS)})")
                 continue
             measures = [self.measure(m, path, f"{where}measures[{j}].") for j, m in enumerate(d["measures"])]
+            valid = [m for m in measures if m is not None]
             if not measures:
                 self.problem(path, f"{where}measures", "needs at least one measure")
-            if all(measures) and measures:
-                out[d["id"]] = Tracker(d["id"], d["title"], d["description"].strip(), tuple(measures))  # type: ignore[arg-type]
+            elif len({m.id for m in valid}) < len(valid):
+                self.problem(path, f"{where}measures", "measure ids must be unique")
+            elif len(valid) == len(measures):
+                out[d["id"]] = Tracker(d["id"], d["title"], d["description"].strip(), tuple(valid))
         self.require_all(path, "trackers", TRACKER_IDS, out)
         return out
 
@@ -362,7 +373,7 @@ class _Loader:
     def crisis(self) -> CrisisNotice | None:
         override = os.environ.get(CRISIS_ENV)
         path = Path(override) if override else self.root / "crisis.yaml"
-        d = self.fields(self.read(path, "crisis.yaml"), CRISIS, path)
+        d = self.read_fields(path, CRISIS, "crisis.yaml")
         return CrisisNotice(d["title"], d["body"].strip()) if d else None
 
     def topics(self, videos: dict[str, Video], trackers: set[str], worksheets: set[str]) -> list[Topic]:
@@ -395,7 +406,7 @@ class _Loader:
     def topic(self, d: Path, prefix: int, tid: str, videos: dict[str, Video],
               trackers: set[str], worksheets: set[str]) -> Topic | None:
         path = d / "topic.yaml"
-        meta = self.fields(self.read(path), TOPIC, path) if path.is_file() else self.read(path)
+        meta = self.read_fields(path, TOPIC)
         ok = meta is not None
         if meta is not None:
             if meta["id"] != tid:
@@ -437,7 +448,7 @@ class _Loader:
 
     def section(self, path: Path, prefix: int, slug: str, tid: str, videos: dict[str, Video],
                 trackers: set[str], worksheets: set[str]) -> Section | None:
-        d = self.fields(self.read(path), SECTION, path) if path.is_file() else None
+        d = self.read_fields(path, SECTION)
         if d is None:
             return None
         ok = True
@@ -456,7 +467,7 @@ class _Loader:
             bad("summary", f"has {words} words, needs {SUMMARY_WORDS[0]}-{SUMMARY_WORDS[1]}")
         if RAW_HTML.search(d["summary"]):
             bad("summary", "contains raw HTML; use Markdown only")
-        if d.get("video") is not None and d["video"] not in videos:
+        if d.get("video") is not None and d["video"] not in self.declared.get("videos", ()):
             bad("video", f"unknown video {d['video']!r} (ids are listed in content/data/videos.yaml)")
         questions: list[Question] = []
         qids: set[str] = set()

@@ -14,6 +14,7 @@ import tempfile
 import textwrap
 import wave
 from pathlib import Path
+from typing import Any, Callable
 
 import yaml
 
@@ -35,17 +36,17 @@ WORDS_PER_MINUTE = 140
 
 
 def _run(*cmd: str) -> str:
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return str(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
 def _wav_seconds(path: Path) -> float:
-    with wave.open(str(path)) as w:
-        return w.getnframes() / w.getframerate()
+    with wave.open(str(path), "rb") as w:
+        return float(w.getnframes() / w.getframerate())
 
 
 def probe_duration(path: Path) -> float:
     out = _run("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path))
-    return float(out.strip())
+    return float(out.strip())  # ffprobe prints seconds, e.g. "31.410000"
 
 
 def _timestamp(t: float) -> str:
@@ -81,7 +82,7 @@ def _drawtext(tmp: Path, name: str, text: str, font: str, size: int, y: int, col
             f":fontsize={size}:x=(w-text_w)/2:y={y}")
 
 
-def make_video(video: dict, peer_name: str, media: Path, tmp: Path) -> float:
+def make_video(video: dict[str, Any], peer_name: str, media: Path, tmp: Path) -> float:
     vid = video["id"]
     script = tmp / f"{vid}.txt"
     script.write_text(" ".join(video["transcript"].split()), encoding="utf-8")
@@ -117,7 +118,7 @@ def make_video(video: dict, peer_name: str, media: Path, tmp: Path) -> float:
 def write_duration(yaml_text: str, video_id: str, seconds: float) -> str:
     """Replace one entry's `duration:` line in place, keeping comments and layout of videos.yaml."""
     pattern = re.compile(
-        rf"(^\s*- id: {re.escape(video_id)}\s*\n(?:(?!\s*- id:).*\n)*?\s+duration: )[^\n#]*", re.M
+        rf"(^\s*- id: {re.escape(video_id)}\s*\n(?:(?!\s*- id:).*\n)*?\s+duration: )[^\s#]*", re.M
     )
     new, n = pattern.subn(lambda m: f"{m.group(1)}{seconds}", yaml_text, count=1)
     if n != 1:
@@ -125,7 +126,8 @@ def write_duration(yaml_text: str, video_id: str, seconds: float) -> str:
     return new
 
 
-def make_media(root: Path | None = None, only: list[str] | None = None, log=print) -> None:
+def make_media(root: Path | None = None, only: list[str] | None = None,
+               log: Callable[[str], None] = print) -> None:
     root = Path(root) if root is not None else DATA_ROOT
     missing = [t for t in ("ffmpeg", "ffprobe", "espeak-ng") if shutil.which(t) is None]
     if missing:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeVar
+
+T = TypeVar("T")
 
 
 class UnknownContent(KeyError):
@@ -107,43 +109,61 @@ class ContentSet:
 
     # -- lookups (indexes are built on first use; cached_property bypasses frozen) --
     @cached_property
-    def _index(self) -> dict[str, dict[str, Any]]:
-        return {
-            "topic": {t.id: t for t in self.topics},
-            "section": {s.id: s for s in self.sections()},
-            "question": {q.id: q for q in self.questions()},
-            "peer": {p.id: p for p in self.peers},
-            "video": {v.id: v for v in self.videos},
-            "tracker": {t.id: t for t in self.trackers},
-            "worksheet": {w.id: w for w in self.worksheets},
-        }
+    def _topics(self) -> dict[str, Topic]:
+        return {t.id: t for t in self.topics}
 
-    def _get(self, kind: str, id: str) -> Any:
+    @cached_property
+    def _sections(self) -> dict[str, Section]:
+        return {s.id: s for s in self.sections()}
+
+    @cached_property
+    def _questions(self) -> dict[str, Question]:
+        return {q.id: q for q in self.questions()}
+
+    @cached_property
+    def _peers(self) -> dict[str, Peer]:
+        return {p.id: p for p in self.peers}
+
+    @cached_property
+    def _videos(self) -> dict[str, Video]:
+        return {v.id: v for v in self.videos}
+
+    @cached_property
+    def _trackers(self) -> dict[str, Tracker]:
+        return {t.id: t for t in self.trackers}
+
+    @cached_property
+    def _worksheets(self) -> dict[str, Worksheet]:
+        return {w.id: w for w in self.worksheets}
+
+    def _get(self, table: dict[str, T], kind: str, id: str) -> T:
         try:
-            return self._index[kind][id]
+            return table[id]
         except KeyError:
             raise UnknownContent(f"unknown {kind} {id!r} in content version {self.version}") from None
 
     def topic(self, id: str) -> Topic:
-        return self._get("topic", id)
+        return self._get(self._topics, "topic", id)
 
     def section(self, id: str) -> Section:
-        return self._get("section", id)
+        """By global id "topic/section"."""
+        return self._get(self._sections, "section", id)
 
     def question(self, id: str) -> Question:
-        return self._get("question", id)
+        """By global id "topic/section/qid"."""
+        return self._get(self._questions, "question", id)
 
     def peer(self, id: str) -> Peer:
-        return self._get("peer", id)
+        return self._get(self._peers, "peer", id)
 
     def video(self, id: str) -> Video:
-        return self._get("video", id)
+        return self._get(self._videos, "video", id)
 
     def tracker(self, id: str) -> Tracker:
-        return self._get("tracker", id)
+        return self._get(self._trackers, "tracker", id)
 
     def worksheet(self, id: str) -> Worksheet:
-        return self._get("worksheet", id)
+        return self._get(self._worksheets, "worksheet", id)
 
     # -- iteration helpers --
     def sections(self) -> Iterator[Section]:

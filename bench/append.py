@@ -1,0 +1,126 @@
+"""How fast durable actions are committed and acknowledged.
+
+Appends the same number of actions from 1, 10 and 100 concurrent writers (each a
+different service user) through Tandem's group-commit writer, and in the same run
+through a plain eventsourcing Application saving one event per transaction. Prints
+events/s, p50/p99 acknowledgement latency and the ratio to the plain save.
+
+    .venv/bin/python bench/append.py                 # SQLite and PostgreSQL
+    .venv/bin/python bench/append.py --store sqlite --count 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from eventsourcing.application import Application  # noqa: E402
+from eventsourcing.domain import Aggregate  # noqa: E402
+
+from core import settings as settings_mod  # noqa: E402
+from core.commands import Actor, Command  # noqa: E402
+from core.log import open_log  # noqa: E402
+from core.service import Tandem  # noqa: E402
+
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class Counter(Aggregate):
+    class Ticked(Aggregate.Event):
+        section_id: str
+
+    def tick(self, section_id: str) -> None:
+        self.trigger_event(self.Ticked, section_id=section_id)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def fresh_settings(store: str, tmp: Path) -> settings_mod.Settings:
+    url = f"sqlite:///{tmp / f'{uuid.uuid4().hex}.sqlite'}" if store == "sqlite" else f"{PG}?schema=bench_{uuid.uuid4().hex[:8]}"
+    return settings_mod.load(tandem_var_dir=str(tmp), tandem_database_url=url, tandem_master_key="22" * 32)
+
+
+def drop(settings: settings_mod.Settings) -> None:
+    if settings.backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(PG, autocommit=True) as c:
+            c.execute(f'DROP SCHEMA IF EXISTS "{settings.postgres_schema}" CASCADE')
+            c.execute(f'DROP SCHEMA IF EXISTS "{settings.postgres_schema}_keys" CASCADE')
+
+
+def plain(store: str, tmp: Path, count: int) -> tuple[float, list[float]]:
+    """One event per transaction through a plain Application: the baseline."""
+    s = fresh_settings(store, tmp)
+    open_log(s).close()  # creates the schema
+    env = {k: v for k, v in s.eventsourcing_env().items() if k != "APPLICATION_RECORDER_TOPIC"}
+    app = Application(env=env)
+    counter = Counter()
+    app.save(counter)
+    lat = []
+    t0 = time.perf_counter()
+    for _ in range(count):
+        t = time.perf_counter()
+        counter.tick("recovery/hope")
+        app.save(counter)
+        lat.append(time.perf_counter() - t)
+    elapsed = time.perf_counter() - t0
+    app.close()
+    drop(s)
+    return count / elapsed, lat
+
+
+async def grouped(store: str, tmp: Path, count: int, writers: int) -> tuple[float, list[float], float]:
+    s = fresh_settings(store, tmp)
+    tandem = Tandem(s)
+    actors = [Actor(tandem.register(f"su{i}", f"SU {i}", "service_user", "bench-password"), "service_user") for i in range(writers)]
+    per_writer = count // writers
+    lat: list[float] = []
+    batches0 = tandem.writer.batches
+
+    async def writer(actor: Actor) -> None:
+        for i in range(per_writer):
+            cmd = Command("SectionViewed", {"section_id": "recovery/hope", "seconds_on_screen": 12.5}, f"{actor.user_id.hex[:8]}-{i:07d}")
+            t = time.perf_counter()
+            await tandem.record(actor, cmd)
+            lat.append(time.perf_counter() - t)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(writer(a) for a in actors))
+    elapsed = time.perf_counter() - t0
+    mean_batch = len(lat) / max(1, tandem.writer.batches - batches0)
+    tandem.close()
+    drop(s)
+    return len(lat) / elapsed, lat, mean_batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--count", type=int, default=10_000, help="actions per configuration")
+    parser.add_argument("--writers", default="1,10,100")
+    args = parser.parse_args()
+    stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        print(f"{'store':<9}{'mode':<22}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'x plain':>9}{'batch':>8}")
+        for store in stores:
+            base, lat = plain(store, tmp, args.count)
+            print(f"{store:<9}{'plain, 1 per txn':<22}{base:>10.0f}{percentile(lat, 50) * 1e3:>9.2f}{percentile(lat, 99) * 1e3:>9.2f}{1:>9.1f}{1:>8}", flush=True)
+            for n in (int(w) for w in args.writers.split(",")):
+                rate, lat, batch = asyncio.run(grouped(store, tmp, args.count, n))
+                print(f"{store:<9}{f'group, {n} writers':<22}{rate:>10.0f}{percentile(lat, 50) * 1e3:>9.2f}{percentile(lat, 99) * 1e3:>9.2f}{rate / base:>9.1f}{batch:>8.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
