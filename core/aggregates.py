@@ -17,6 +17,7 @@ rewritten: a changed shape gets a new `class_version` and an upcast method.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -33,6 +34,7 @@ def link_id(worker_id: UUID, su_id: UUID) -> UUID:
     return uuid5(_NS, f"link:{worker_id}:{su_id}")
 
 
+@lru_cache(maxsize=100_000)
 def journey_id(su_id: UUID) -> UUID:
     return uuid5(_NS, f"journey:{su_id}")
 

@@ -55,16 +55,17 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
     def find_acks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Ack]:
         found: dict[tuple[str, str], Ack] = {}
         with self.datastore.transaction(commit=False) as c:
-            for actor_id, client_event_id in keys:
+            for start in range(0, len(keys), 400):  # stay under SQLite's bound-parameter limit
+                chunk = keys[start : start + 400]
                 c.execute(
-                    "SELECT e.rowid, r.event_id FROM tandem_receipts r JOIN stored_events e "
-                    "ON e.originator_id = r.originator_id AND e.originator_version = r.originator_version "
-                    "WHERE r.actor_id = ? AND r.client_event_id = ?",
-                    (actor_id, client_event_id),
+                    "SELECT r.actor_id, r.client_event_id, e.rowid, r.event_id FROM tandem_receipts r "
+                    "JOIN stored_events e ON e.originator_id = r.originator_id "
+                    "AND e.originator_version = r.originator_version "
+                    "WHERE (r.actor_id, r.client_event_id) IN (VALUES " + ",".join(["(?, ?)"] * len(chunk)) + ")",
+                    [v for k in chunk for v in k],
                 )
-                row = c.fetchone()
-                if row:
-                    found[(actor_id, client_event_id)] = Ack(row[0], row[1])
+                for row in c.fetchall():
+                    found[(row[0], row[1])] = Ack(row[2], row[3])
         return found
 
     def last_version(self, originator_id: UUID) -> int:

@@ -31,7 +31,10 @@ class Settings:
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The eventsourcing library's environment for this database URL."""
-        env: dict[str, str] = {"AGGREGATE_CACHE_MAXSIZE": "10000"}
+        env: dict[str, str] = {
+            "AGGREGATE_CACHE_MAXSIZE": "10000",
+            "TRANSCODER_TOPIC": "core.transcoder:MsgpackTranscoder",
+        }
         if self.backend == "sqlite":
             path = self.database_url.removeprefix("sqlite:///").removeprefix("sqlite://")
             if path != ":memory:":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import datetime, timezone
 from uuid import uuid4
@@ -30,13 +29,13 @@ def test_a_v1_chart_point_is_upcast_on_read(tandem):
     jid = A.journey_id(su)
     # A chart point as the first release stored it: one `value`, no class_version.
     state = {
-        "timestamp": {"_type_": "datetime_iso", "_data_": "2025-01-02T10:00:00+00:00"},
-        "event_id": "e1", "actor_id": {"_type_": "uuid_hex", "_data_": su.hex}, "actor_role": "service_user",
+        "timestamp": datetime(2025, 1, 2, 10, 0, tzinfo=timezone.utc),
+        "event_id": "e1", "actor_id": su, "actor_role": "service_user",
         "device": "web", "session_id": None, "client_time": None, "content_version": None,
         "client_event_id": "old-client-1", "tracker_id": "mood", "value": 7, "for_date": "2025-01-02",
     }
     topic = "core.aggregates:Journey.ChartPointRecorded"
-    tandem.log.recorder.insert_events([StoredEvent(jid, 2, topic, json.dumps(state).encode())])
+    tandem.log.recorder.insert_events([StoredEvent(jid, 2, topic, tandem.log.mapper.transcoder.encode(state))])
     [(_, event)] = tandem.read(tandem.head() - 1)
     assert event.values == {"mood": 7}
     assert not hasattr(event, "value")
