@@ -11,11 +11,11 @@ writer against the same view the write is built on.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
@@ -82,12 +82,16 @@ class Tandem:
     # ------------------------------------------------------------ recording actions
 
     async def record(self, actor: Actor, command: Command) -> Recorded:
-        return await asyncio.wrap_future(self.submit(actor, command))
+        """Record one action; returns once it is committed. Raises a CommandError subclass."""
+        return await self.writer.submit_async(self._pending(actor, command))
 
     def record_blocking(self, actor: Actor, command: Command, timeout: float = 30) -> Recorded:
         return self.submit(actor, command).result(timeout)
 
-    def submit(self, actor: Actor, command: Command):  # -> Future[Recorded]
+    def submit(self, actor: Actor, command: Command) -> Future[Recorded]:
+        return self.writer.submit(self._pending(actor, command))
+
+    def _pending(self, actor: Actor, command: Command) -> Pending:
         payload = validate(command, self.catalogue)
         if command.type in JOURNEY:
             build = self._journey_builder(actor, command, payload)
@@ -96,7 +100,7 @@ class Tandem:
         else:
             assert command.type in CONSENT
             build = self._consent_builder(actor, command, payload)
-        return self.writer.submit(Pending(key=(str(actor.user_id), command.client_event_id), build=build))
+        return Pending(key=(str(actor.user_id), command.client_event_id), build=build)
 
     def _envelope(self, actor: Actor, command: Command) -> dict[str, Any]:
         return {
@@ -325,7 +329,7 @@ class Tandem:
             )
             return list(trail.collect_events())
 
-        return await asyncio.wrap_future(self.writer.submit(Pending(key=None, build=build)))
+        return await self.writer.submit_async(Pending(key=None, build=build))
 
     def erase(self, su_id: UUID, by: UUID) -> None:
         """Crypto-shred a person: destroy their key, then record that it happened."""

@@ -8,6 +8,7 @@ after the transaction holding its events has committed.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import queue
@@ -77,6 +78,8 @@ class GroupCommitWriter:
         self.on_commit = on_commit
         self.versions: dict[UUID, int] = {}  # last known version of streams we append to
         self._q: queue.SimpleQueue[tuple[Pending, Future[Recorded]] | None] = queue.SimpleQueue()
+        # asyncio callers, answered with one wake-up per event loop per batch
+        self._waiters: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Recorded]]] = {}
         self._thread = threading.Thread(target=self._run, name="tandem-writer", daemon=True)
         self._thread.start()
         self.batches = 0
@@ -86,6 +89,14 @@ class GroupCommitWriter:
         fut: Future[Recorded] = Future()
         self._q.put((pending, fut))
         return fut
+
+    def submit_async(self, pending: Pending) -> asyncio.Future[Recorded]:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Recorded] = loop.create_future()
+        fut: Future[Recorded] = Future()
+        self._waiters[id(fut)] = (loop, waiter)
+        self._q.put((pending, fut))
+        return waiter
 
     def close(self) -> None:
         self._q.put(None)
@@ -130,6 +141,19 @@ class GroupCommitWriter:
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(StoreUnavailable(f"the store could not save: {exc}"))
+            self._answer_async(batch)
+
+    def _answer_async(self, batch: list[tuple[Pending, Future[Recorded]]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Recorded], Future[Recorded]]]] = {}
+        for _, fut in batch:
+            waiter = self._waiters.pop(id(fut), None)
+            if waiter is not None:
+                by_loop.setdefault(waiter[0], []).append((waiter[1], fut))
+        for loop, pairs in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, pairs)
+            except RuntimeError:  # that loop has closed: nobody is waiting any more
+                pass
 
     def _process(self, batch: list[tuple[Pending, Future[Recorded]]], attempt: int) -> None:
         # 1. Idempotency: a key already recorded gets the original acknowledgement.
@@ -226,3 +250,15 @@ def _chain_duplicate(first: Future[Recorded], dup: Future[Recorded]) -> None:
             dup.set_result(Recorded(r.position, r.event_id, duplicate=True))
 
     first.add_done_callback(done)
+
+
+def _settle(pairs: list[tuple[asyncio.Future[Recorded], Future[Recorded]]]) -> None:
+    """Runs on the caller's event loop: hand each finished write to its awaiting task."""
+    for waiter, fut in pairs:
+        if waiter.cancelled():
+            continue
+        exc = fut.exception()
+        if exc is not None:
+            waiter.set_exception(exc)
+        else:
+            waiter.set_result(fut.result())
