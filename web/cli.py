@@ -17,6 +17,9 @@ def _serve(args: argparse.Namespace) -> int:
     from web import demo
 
     settings = settings_mod.load()
+    if args.workers > 1 and (settings.backend != "postgres" or not settings.redis_url):
+        print("tandem: several server processes need PostgreSQL (TANDEM_DATABASE_URL) and Redis (TANDEM_REDIS_URL)", file=sys.stderr)
+        return 2
     if args.demo:
         t = Tandem(settings)
         try:
