@@ -128,8 +128,9 @@ def validate(command: Command, catalogue: Catalogue | None = None) -> dict[str, 
     schema = SCHEMAS.get(command.type)
     if schema is None:
         raise UnknownCommand(f"unknown command type {command.type!r}", "type")
-    if not isinstance(command.client_event_id, str) or not 8 <= len(command.client_event_id) <= MAX_CLIENT_EVENT_ID:
-        raise InvalidField(f"must be a string of 8 to {MAX_CLIENT_EVENT_ID} characters", "client_event_id")
+    cid = command.client_event_id
+    if not isinstance(cid, str) or not 8 <= len(cid) <= MAX_CLIENT_EVENT_ID or not cid.isprintable():
+        raise InvalidField(f"must be 8 to {MAX_CLIENT_EVENT_ID} printable characters", "client_event_id")
     if command.content_version is not None and (
         not isinstance(command.content_version, str) or len(command.content_version) > 64
     ):
@@ -166,6 +167,8 @@ def _check(name: str, spec: Field, value: Any) -> Any:
             raise InvalidField(f"is too long ({len(value)} characters, at most {spec.max_len})", name)
         if spec.required and not value.strip():
             raise InvalidField("must not be empty", name)
+        if "\x00" in value:
+            raise InvalidField("must not contain NUL characters", name)
         return value
     if spec.kind in ("number", "int"):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

@@ -208,8 +208,10 @@ class Tandem:
         """Create an account (and, for a service user, their journey and consent record)."""
         if role not in ROLES:
             raise InvalidField(f"must be one of {', '.join(ROLES)}", "role")
-        if not 2 <= len(username.strip()) <= 64:
-            raise InvalidField("must be 2 to 64 characters", "username")
+        if not 2 <= len(username.strip()) <= 64 or not username.isprintable():
+            raise InvalidField("must be 2 to 64 printable characters", "username")
+        if not display_name.strip() or not display_name.isprintable():
+            raise InvalidField("must be printable text", "display_name")
         if len(password) < 8:
             raise InvalidField("must be at least 8 characters", "password")
         pw_hash = _hasher.hash(password)
@@ -331,18 +333,27 @@ class Tandem:
 
         return await self.writer.submit_async(Pending(key=None, build=build))
 
-    def erase(self, su_id: UUID, by: UUID) -> None:
+    def erase(self, su_id: UUID, by: UUID) -> Recorded:
         """Crypto-shred a person: destroy their key, then record that it happened."""
         self.keys.destroy(su_id)
+        return self._account_event(su_id, A.Account.Erased, by=by)
 
+    def log_out_everywhere(self, user_id: UUID) -> Recorded:
+        """Every login session issued before now stops working."""
+        return self._account_event(user_id, A.Account.LoggedOutEverywhere)
+
+    def deactivate(self, user_id: UUID, by: UUID) -> Recorded:
+        return self._account_event(user_id, A.Account.Deactivated, by=by)
+
+    def _account_event(self, user_id: UUID, event: type, **fields: Any) -> Recorded:
         def build(ctx: WriteContext) -> list[Any]:
-            account = ctx.get(su_id)
-            if account is None:
-                raise InvalidField("no such account", "su_id")
-            account.trigger_event(A.Account.Erased, by=by)
+            account = ctx.get(user_id)
+            if not isinstance(account, A.Account):
+                raise InvalidField("no such account", "user_id")
+            account.trigger_event(event, **fields)
             return list(account.collect_events())
 
-        self.writer.submit(Pending(key=None, build=build)).result(30)
+        return self.writer.submit(Pending(key=None, build=build)).result(30)
 
     def reveal(self, su_id: UUID, sealed: dict) -> str | None:
         return self.keys.reveal(su_id, sealed)

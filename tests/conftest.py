@@ -71,6 +71,7 @@ def drop_pg_schema(base_url: str, schema: str) -> None:
     with psycopg.connect(base_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_keys" CASCADE')
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_views" CASCADE')
 
 
 def make_settings(var_dir: Path, database_url: str | None = None) -> Settings:

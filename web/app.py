@@ -1,22 +1,36 @@
-"""The Starlette application: wires the core, the content and the routes together."""
+"""The Starlette application: wires the core, the content, the projections and the routes together.
+
+Shared state for every route module (including realtime's web/live_routes.py):
+`request.app.state.tandem` (core.service.Tandem), `.content` (content.ContentSet),
+`.projections` (the read models, see projections/README.md), `.settings`, `.login_limiter`.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from core import settings as settings_mod
 from core.service import Tandem
 from core.settings import Settings
+from web import errors
+from web.auth import SessionByScheme
+from web.limits import BodyLimit
+from web.ratelimit import LoginLimiter
 
 log = logging.getLogger("tandem.web")
+STATIC = Path(__file__).parent / "static"
 
 
 def catalogue_for(content_set: Any):
@@ -34,20 +48,49 @@ def catalogue_for(content_set: Any):
 
 async def health(request: Request) -> JSONResponse:
     tandem: Tandem = request.app.state.tandem
-    head = tandem.head()
     body: dict[str, Any] = {
         "status": "ok",
         "store": tandem.settings.backend,
-        "head": head,
+        "head": tandem.head(),
         "content_version": request.app.state.content.version,
+        "projections_lag": request.app.state.projections.max_lag(),
     }
     return JSONResponse(body)
 
 
-async def home(request: Request) -> HTMLResponse:
-    content = request.app.state.content
-    items = "".join(f"<li>{t.title}</li>" for t in content.topics)
-    return HTMLResponse(f"<!doctype html><html lang='en'><title>Tandem</title><h1>Tandem</h1><ul>{items}</ul></html>")
+health.policy = None  # type: ignore[attr-defined]  # public
+
+
+def _live_module() -> Any | None:
+    """The realtime engineer's module (joint sessions), when it exists."""
+    try:
+        return importlib.import_module("web.live_routes")
+    except ModuleNotFoundError as exc:
+        if exc.name != "web.live_routes":
+            raise
+        return None
+
+
+def _live_routes() -> list[BaseRoute]:
+    mod = _live_module()
+    return list(mod.routes) if mod is not None else []
+
+
+def routes() -> list[BaseRoute]:
+    from content import DATA_ROOT
+    from web import admin, api, openapi, pages, session_routes
+
+    return [
+        Route("/health", health),
+        *session_routes.routes,
+        *pages.routes,
+        *admin.routes,
+        *api.routes,
+        Route("/api/openapi.json", openapi.document),
+        *_live_routes(),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+        Mount("/media", StaticFiles(directory=str(DATA_ROOT / "media")), name="media"),
+    ]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -58,13 +101,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.tandem = Tandem(settings, catalogue=catalogue_for(content_set))
+        from web import readmodel
+
+        tandem = Tandem(settings, catalogue=catalogue_for(content_set))
+        app.state.tandem = tandem
+        app.state.projections = readmodel.start_projections(tandem, content_set)
         try:
             yield
         finally:
-            app.state.tandem.close()
+            live = _live_module()
+            if live is not None and hasattr(live, "shutdown"):
+                await live.shutdown(app)  # the live hub stops before the store closes
+            readmodel.stop_projections(app.state.projections)
+            tandem.close()
 
-    app = Starlette(routes=[Route("/", home), Route("/health", health)], lifespan=lifespan)
+    app = Starlette(
+        routes=routes(),
+        middleware=[Middleware(BodyLimit), Middleware(SessionByScheme, secret_key=settings.secret_key)],
+        exception_handlers=errors.HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.content = content_set
+    app.state.login_limiter = LoginLimiter()
     return app

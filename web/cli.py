@@ -92,6 +92,13 @@ def _users(args: argparse.Namespace) -> int:
             admin = account_id(args.by) if args.by else account_id(args.worker)
             t.link(account_id(args.worker), account_id(args.service_user), by=admin)
             print(f"linked worker {args.worker} to {args.service_user}")
+        elif args.users_cmd == "unlink":
+            admin = account_id(args.by) if args.by else account_id(args.worker)
+            t.unlink(account_id(args.worker), account_id(args.service_user), by=admin)
+            print(f"unlinked worker {args.worker} from {args.service_user}")
+        elif args.users_cmd == "logout-everywhere":
+            t.log_out_everywhere(account_id(args.username))
+            print(f"every session of {args.username} has ended")
     finally:
         t.close()
     return 0
@@ -131,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     ln.add_argument("service_user")
     ln.add_argument("--by", help="the admin doing it")
     ln.set_defaults(func=_users)
+    un = usub.add_parser("unlink")
+    un.add_argument("worker")
+    un.add_argument("service_user")
+    un.add_argument("--by", help="the admin doing it")
+    un.set_defaults(func=_users)
+    lo = usub.add_parser("logout-everywhere", help="end every session of an account (e.g. a lost phone)")
+    lo.add_argument("username")
+    lo.set_defaults(func=_users)
 
     # Packages that bring their own commands.
     for module in ("content.cli", "projections.cli", "realtime.cli"):

@@ -1,0 +1,139 @@
+"""The admin's page: create accounts, link and unlink workers and service users.
+
+Admins never read answers: nothing here touches a journey.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from core.commands import ROLES, Actor
+from core.errors import CommandError
+from web import access, errors
+from web.guard import form_body, guarded, json_body
+from web.templating import render
+
+ADMIN = {"admin"}
+
+
+def _directory(request: Request) -> Any:
+    return request.app.state.projections.directory
+
+
+async def _create(request: Request, data: dict[str, Any]) -> dict[str, Any]:
+    fields = {k: data.get(k) for k in ("username", "display_name", "role", "password")}
+    for k, v in fields.items():
+        if not isinstance(v, str) or (k != "display_name" and not v.strip()):
+            raise errors.WebError(422, "invalid_field", "is required", k)
+    for k in ("username", "display_name"):
+        if not fields[k].isprintable():  # type: ignore[union-attr]
+            raise errors.WebError(422, "invalid_field", "must not contain control characters", k)
+    if fields["role"] not in ROLES:
+        raise errors.WebError(422, "invalid_field", f"must be one of {', '.join(ROLES)}", "role")
+    if len(fields["password"]) > 1024 or len(fields["display_name"]) > 100:
+        raise errors.WebError(422, "invalid_field", "is too long", "password")
+    tandem = request.app.state.tandem
+    uid = await asyncio.to_thread(
+        tandem.register, fields["username"], fields["display_name"] or fields["username"], fields["role"], fields["password"]
+    )
+    return {"user_id": str(uid), "username": fields["username"].strip(), "role": fields["role"]}
+
+
+async def _link(request: Request, actor: Actor, data: dict[str, Any], unlink: bool = False) -> dict[str, Any]:
+    worker_id = access.parse_uuid(str(data.get("worker_id", "")), "worker_id")
+    su_id = access.parse_uuid(str(data.get("su_id", "")), "su_id")
+    tandem = request.app.state.tandem
+    fn = tandem.unlink if unlink else tandem.link
+    rec = await asyncio.to_thread(fn, worker_id, su_id, actor.user_id)
+    await asyncio.to_thread(request.app.state.projections.wait_for, rec.position, 2.0)
+    return {"worker_id": str(worker_id), "su_id": str(su_id), "linked": not unlink, "position": rec.position}
+
+
+@guarded(roles=ADMIN)
+async def admin_page(request: Request, actor: Actor) -> Response:
+    d = _directory(request)
+    accounts = d.accounts()
+    links = [(w, su) for w in d.accounts(role="worker") for su in d.caseload(w["user_id"])]
+    return render(request, "admin.html", {"accounts": accounts, "links": links, "roles": ROLES,
+                                          "workers": d.accounts(role="worker"), "sus": d.accounts(role="service_user"),
+                                          "message": request.query_params.get("done", "")})
+
+
+async def _form_action(request: Request, work: Any) -> Response:
+    try:
+        await work
+    except (CommandError, errors.WebError) as e:
+        msg = e.message
+        field = e.field
+        return render(request, "admin.html", {**_admin_ctx(request), "error": f"{field}: {msg}" if field else msg}, status_code=422 if not isinstance(e, errors.WebError) else e.status)
+    return RedirectResponse("/admin?done=1", status_code=303)
+
+
+def _admin_ctx(request: Request) -> dict[str, Any]:
+    d = _directory(request)
+    return {"accounts": d.accounts(), "links": [(w, su) for w in d.accounts(role="worker") for su in d.caseload(w["user_id"])],
+            "roles": ROLES, "workers": d.accounts(role="worker"), "sus": d.accounts(role="service_user")}
+
+
+@guarded(roles=ADMIN, mutates=True)
+async def create_account(request: Request, actor: Actor) -> Response:
+    return await _form_action(request, _create_and_wait(request, await form_body(request)))
+
+
+async def _create_and_wait(request: Request, data: dict[str, Any]) -> None:
+    await _create(request, data)
+    tandem = request.app.state.tandem
+    await asyncio.to_thread(request.app.state.projections.wait_for, tandem.head(), 2.0)
+
+
+@guarded(roles=ADMIN, mutates=True)
+async def link_form(request: Request, actor: Actor) -> Response:
+    return await _form_action(request, _link(request, actor, await form_body(request)))
+
+
+@guarded(roles=ADMIN, mutates=True)
+async def unlink_form(request: Request, actor: Actor) -> Response:
+    return await _form_action(request, _link(request, actor, await form_body(request), unlink=True))
+
+
+# ------------------------------------------------------------------ JSON
+
+
+@guarded(roles=ADMIN)
+async def api_accounts(request: Request, actor: Actor) -> Response:
+    role = request.query_params.get("role")
+    if role is not None and role not in ROLES:
+        raise errors.WebError(422, "invalid_field", f"must be one of {', '.join(ROLES)}", "role")
+    return JSONResponse({"accounts": _directory(request).accounts(role=role)})
+
+
+@guarded(roles=ADMIN, mutates=True)
+async def api_create_account(request: Request, actor: Actor) -> Response:
+    return JSONResponse(await _create(request, await json_body(request)), status_code=201)
+
+
+@guarded(roles=ADMIN, mutates=True)
+async def api_link(request: Request, actor: Actor) -> Response:
+    return JSONResponse(await _link(request, actor, await json_body(request)))
+
+
+@guarded(roles=ADMIN, mutates=True)
+async def api_unlink(request: Request, actor: Actor) -> Response:
+    return JSONResponse(await _link(request, actor, await json_body(request), unlink=True))
+
+
+routes = [
+    Route("/admin", admin_page, methods=["GET"]),
+    Route("/admin/accounts", create_account, methods=["POST"]),
+    Route("/admin/links", link_form, methods=["POST"]),
+    Route("/admin/unlink", unlink_form, methods=["POST"]),
+    Route("/api/admin/accounts", api_accounts, methods=["GET"]),
+    Route("/api/admin/accounts", api_create_account, methods=["POST"]),
+    Route("/api/admin/links", api_link, methods=["POST"]),
+    Route("/api/admin/unlink", api_unlink, methods=["POST"]),
+]

@@ -1,0 +1,129 @@
+"""Log in, log out, log out everywhere (HTML forms and their JSON twins)."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlparse
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from core.commands import Actor
+from web import csrf, errors, ratelimit
+from web.auth import end_session, start_session
+from web.guard import form_body, guarded, json_body
+from web.templating import render
+
+HOME = {"service_user": "/", "worker": "/caseload", "researcher": "/research", "admin": "/admin"}
+
+
+def _safe_next(target: str | None, role: str) -> str:
+    # Only same-site paths: an attacker must not turn log-in into an open redirect.
+    if target and target.startswith("/") and not target.startswith("//") and not urlparse(target).netloc:
+        return target
+    return HOME.get(role, "/")
+
+
+async def _attempt(request: Request, username: str, password: str) -> tuple[Actor | None, errors.WebError | None]:
+    limiter: ratelimit.LoginLimiter = request.app.state.login_limiter
+    address = request.client.host if request.client else "unknown"
+    if not username or not password or len(username) > 64 or len(password) > 1024:
+        return None, errors.WebError(422, "invalid_field", "Please enter your username and password.", "username")
+    blocked = limiter.blocked(username, address)
+    if blocked:
+        kind, wait = blocked
+        return None, errors.WebError(429, "rate_limited", ratelimit.message(kind, wait), headers={"Retry-After": str(wait)})
+    tandem = request.app.state.tandem
+    account = await asyncio.to_thread(tandem.authenticate, username, password)  # argon2 is slow on purpose
+    if account is None:
+        limiter.failed(username, address)
+        return None, errors.WebError(401, "bad_credentials", "That username and password do not match. Please check and try again.")
+    limiter.succeeded(username)
+    start_session(request, account.id, account.role)
+    return Actor(account.id, account.role), None
+
+
+@guarded(roles=None)
+async def login_page(request: Request, actor: Actor | None) -> Response:
+    if actor is not None:
+        return RedirectResponse(HOME.get(actor.role, "/"), status_code=303)
+    return render(request, "login.html", {"next": request.query_params.get("next", "")})
+
+
+@guarded(roles=None, mutates=True)
+async def login_form(request: Request, _: Actor | None) -> Response:
+    form = await form_body(request)
+    who, err = await _attempt(request, form.get("username", "").strip(), form.get("password", ""))
+    if err is not None:
+        status = err.status if err.status != 401 else 400  # 401 would redirect the browser back to log-in
+        return render(request, "login.html", {"error": err.message, "username": form.get("username", ""), "next": form.get("next", "")}, status_code=status)
+    assert who is not None
+    return RedirectResponse(_safe_next(form.get("next"), who.role), status_code=303)
+
+
+@guarded(roles=None, mutates=True)
+async def logout(request: Request, _: Actor | None) -> Response:
+    end_session(request)
+    return RedirectResponse("/login?bye=1", status_code=303)
+
+
+@guarded(roles={"service_user", "worker", "researcher", "admin"}, mutates=True)
+async def logout_everywhere(request: Request, actor: Actor) -> Response:
+    await asyncio.to_thread(request.app.state.tandem.log_out_everywhere, actor.user_id)
+    end_session(request)
+    return RedirectResponse("/login?everywhere=1", status_code=303)
+
+
+@guarded(roles={"service_user", "worker", "researcher", "admin"})
+async def account_page(request: Request, actor: Actor) -> Response:
+    return render(request, "account.html")
+
+
+# ------------------------------------------------------------------ JSON
+
+
+@guarded(roles=None)
+async def api_session(request: Request, actor: Actor | None) -> Response:
+    me = request.app.state.tandem.account(actor.user_id) if actor else None
+    user = {"id": str(me.id), "username": me.username, "display_name": me.display_name, "role": me.role} if me else None
+    return JSONResponse({"user": user, "csrf": csrf.token(request)})
+
+
+@guarded(roles=None, mutates=True)
+async def api_login(request: Request, _: Actor | None) -> Response:
+    body = await json_body(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise errors.WebError(422, "invalid_field", "username and password must be text", "username")
+    who, err = await _attempt(request, username.strip(), password)
+    if err is not None:
+        raise err
+    assert who is not None
+    return JSONResponse({"user_id": str(who.user_id), "role": who.role, "csrf": request.session["csrf"]})
+
+
+@guarded(roles=None, mutates=True)
+async def api_logout(request: Request, _: Actor | None) -> Response:
+    end_session(request)
+    return JSONResponse({"ok": True})
+
+
+@guarded(roles={"service_user", "worker", "researcher", "admin"}, mutates=True)
+async def api_logout_everywhere(request: Request, actor: Actor) -> Response:
+    rec = await asyncio.to_thread(request.app.state.tandem.log_out_everywhere, actor.user_id)
+    end_session(request)
+    return JSONResponse({"ok": True, "position": rec.position})
+
+
+routes = [
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login_form, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/logout-everywhere", logout_everywhere, methods=["POST"]),
+    Route("/account", account_page, methods=["GET"]),
+    Route("/api/session", api_session, methods=["GET"]),
+    Route("/api/login", api_login, methods=["POST"]),
+    Route("/api/logout", api_logout, methods=["POST"]),
+    Route("/api/logout-everywhere", api_logout_everywhere, methods=["POST"]),
+]

@@ -1,0 +1,77 @@
+"""The SU's saved free text (answers, worksheet items), decrypted for display.
+
+The projections deliberately never store answer text, so this reads the SU's own
+journey stream (one indexed query on one aggregate, not a scan of the log) and
+keeps only the newest answer per question and the live worksheet items.
+Decryption uses the SU's key; after erasure the text reads as None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from core import aggregates as A
+from core.service import Tandem
+
+ERASED = "(this text was erased)"
+
+
+@dataclass
+class Answer:
+    question_id: str
+    text: str
+    saved_at: datetime
+
+
+@dataclass
+class Item:
+    worksheet_id: str
+    item_id: str
+    text: str
+    added_at: datetime
+    changed_at: datetime | None = None
+
+
+def _events(tandem: Tandem, su_id: UUID) -> list[Any]:
+    return list(tandem.log.events.get(A.journey_id(su_id)))
+
+
+def _text(tandem: Tandem, su_id: UUID, sealed: dict) -> str:
+    return tandem.reveal(su_id, sealed) or ERASED
+
+
+def answers(tandem: Tandem, su_id: UUID, question_ids: set[str] | None = None) -> dict[str, Answer]:
+    newest: dict[str, Any] = {}
+    for ev in _events(tandem, su_id):
+        if isinstance(ev, A.Journey.AnswerSaved) and (question_ids is None or ev.question_id in question_ids):
+            newest[ev.question_id] = ev
+    return {q: Answer(q, _text(tandem, su_id, ev.answer), ev.timestamp) for q, ev in newest.items()}
+
+
+def worksheet_items(tandem: Tandem, su_id: UUID, worksheet_ids: set[str] | None = None) -> dict[str, list[Item]]:
+    """worksheet id -> its current items, oldest first (each change and removal is its own event)."""
+    live: dict[tuple[str, str], Item] = {}
+    for ev in _events(tandem, su_id):
+        if not isinstance(ev, (A.Journey.WorksheetItemAdded, A.Journey.WorksheetItemChanged, A.Journey.WorksheetItemRemoved)):
+            continue
+        if worksheet_ids is not None and ev.worksheet_id not in worksheet_ids:
+            continue
+        key = (ev.worksheet_id, ev.item_id)
+        if isinstance(ev, A.Journey.WorksheetItemAdded):
+            live[key] = Item(ev.worksheet_id, ev.item_id, _text(tandem, su_id, ev.text), ev.timestamp)
+        elif isinstance(ev, A.Journey.WorksheetItemChanged) and key in live:
+            live[key].text = _text(tandem, su_id, ev.text)
+            live[key].changed_at = ev.timestamp
+        elif isinstance(ev, A.Journey.WorksheetItemRemoved):
+            live.pop(key, None)
+    out: dict[str, list[Item]] = {w: [] for w in (worksheet_ids or ())}
+    for (w, _), item in live.items():
+        out.setdefault(w, []).append(item)
+    return out
+
+
+def item_exists(tandem: Tandem, su_id: UUID, worksheet_id: str, item_id: str) -> bool:
+    return any(i.item_id == item_id for i in worksheet_items(tandem, su_id, {worksheet_id}).get(worksheet_id, []))

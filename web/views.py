@@ -1,0 +1,120 @@
+"""Page contexts for the SU's topics and sections, shared with the live (joint-session) pages.
+
+Each function takes the viewer and the SU whose journey is shown; a worker viewer
+gets only what that SU shares (web.access), and each such look is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+from starlette.requests import Request
+
+from content.model import UnknownContent
+from content.render import render_markdown
+from core.commands import Actor
+from web import access, charts, errors, texts
+
+
+def _content(request: Request) -> Any:
+    return request.app.state.content
+
+
+def _views(request: Request) -> Any:
+    return request.app.state.projections
+
+
+def _lookup(fn: Any, ref: str, what: str) -> Any:
+    try:
+        return fn(ref)
+    except (UnknownContent, KeyError):
+        raise errors.not_found(what) from None
+
+
+async def home_context(request: Request, su_id: UUID) -> dict[str, Any]:
+    content = _content(request)
+    summaries = {s["topic_id"]: s for s in await asyncio.to_thread(_views(request).progress.topic_summaries, su_id)}
+    topics = []
+    for t in content.topics:
+        s = summaries.get(t.id) or {}
+        total = len(t.sections)
+        viewed = min(int(s.get("sections_viewed") or 0), total)
+        topics.append({"topic": t, "viewed": viewed, "total": total, "percent": round(100 * viewed / total) if total else 0, "opened": bool(s.get("opens"))})
+    return {"topics": topics}
+
+
+async def topic_context(request: Request, viewer: Actor, su_id: UUID, topic_id: str) -> dict[str, Any]:
+    topic = _lookup(_content(request).topic, topic_id, "topic")
+    shares = await access.viewable_su(request, viewer, su_id, f"topic:{topic_id}")
+    if shares is not None and not shares.topic(topic_id):
+        await access.audit(request, viewer, su_id, f"topic:{topic_id}", False, "topic not shared")
+        raise errors.forbidden("This topic has not been shared with you.")
+    seen = {s["section_id"]: s for s in await asyncio.to_thread(_views(request).progress.sections, su_id, topic_id)}
+    sections = [{"section": s, "viewed": s.id in seen} for s in topic.sections]
+    return {"topic": topic, "sections": sections, "su_id": su_id, "own": shares is None, "shared": shares is None or shares.topic(topic_id)}
+
+
+async def section_context(request: Request, viewer: Actor, su_id: UUID, section_id: str) -> dict[str, Any]:
+    content = _content(request)
+    views = _views(request)
+    section = _lookup(content.section, section_id, "section")
+    topic = content.topic(section.topic_id)
+    shares = await access.viewable_su(request, viewer, su_id, f"section:{section_id}")
+    own = shares is None
+    tandem = request.app.state.tandem
+
+    video = content.video(section.video_id) if section.video_id else None
+    video_progress = views.progress.video(su_id, video.id) if video else None
+
+    qids = {q.id for q in section.questions}
+    if not own:
+        qids = {q for q in qids if shares.answer(q)}
+    saved = await asyncio.to_thread(texts.answers, tandem, su_id, qids) if qids else {}
+    questions = [
+        {"n": i + 1, "question": q, "answer": saved.get(q.id), "visible": own or q.id in qids}
+        for i, q in enumerate(section.questions)
+    ]
+
+    trackers = []
+    for tid in section.trackers:
+        tracker = content.tracker(tid)
+        visible = own or shares.tracker(tid)
+        series = await asyncio.to_thread(views.trackers.series, su_id, tid) if visible else []
+        wk = charts.weeks(series)
+        trackers.append({
+            "tracker": tracker,
+            "visible": visible,
+            "weeks": [
+                {"week": w, "charts": [charts.svg(tracker, m, w, f"chart-{tid}-{m.id}-{w.id}") for m in tracker.measures]}
+                for w in wk
+            ],
+            "words": charts.value_words,
+            "days": charts.DAYS,
+        })
+
+    wids = {w for w in section.worksheets if own or shares.worksheet(w)}
+    items = await asyncio.to_thread(texts.worksheet_items, tandem, su_id, wids) if wids else {}
+    worksheets = [
+        {"worksheet": content.worksheet(w), "visible": w in wids, "items": items.get(w, [])}
+        for w in section.worksheets
+    ]
+    prev, nxt = content.neighbours(section.id)
+    pairs = access.shares_of(request, su_id).pairs if own else shares.pairs
+    return {
+        "section": section,
+        "topic": topic,
+        "summary_html": render_markdown(section.summary_md),
+        "video": video,
+        "video_progress": video_progress,
+        "questions": questions,
+        "trackers": trackers,
+        "worksheets": worksheets,
+        "prev": prev,
+        "next": nxt,
+        "su_id": su_id,
+        "own": own,
+        "editable": own,  # a live page may set this for a worker in control
+        "shared": pairs,
+    }
