@@ -20,7 +20,7 @@ def start_projections(tandem: Tandem, content: Any) -> Any:
 
 def stop_projections(views: Any) -> None:
     if views is not None:
-        views.stop()
+        views.close()
 
 
 async def caught_up(views: Any, position: int) -> bool:
