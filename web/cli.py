@@ -38,6 +38,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=port,
         workers=args.workers,
         ws_per_message_deflate=False,  # compression costs memory per connection
+        ws_max_size=1024 * 1024,  # = realtime.protocol.MAX_TRANSPORT_FRAME; larger frames close the socket (1009)
         log_level="info",
     )
     return 0

@@ -56,7 +56,7 @@ async def hub_of(app: Any) -> Hub:
             tick=opts.get("tick", 1.0),
         )
         app.state.live_hub = hub
-        await hub.start()
+    await hub.start()  # idempotent; waits for a start already under way
     return hub
 
 
@@ -102,8 +102,12 @@ def _session_uuid(value: str) -> UUID:
 
 
 async def _member_session(request: Request, actor: Actor, session_id: str) -> Any:
+    from web import access
+
     s = await asyncio.to_thread(request.app.state.tandem.session, _session_uuid(session_id))
     if s is None or not s.member(actor.user_id):
+        # Someone else's meeting: refused, and the attempt is audited like any other access.
+        await access.audit(request, actor, s.su_id if s else None, f"session:{session_id}"[:300], False, "not a participant of this joint session")
         raise errors.not_found("session")
     return s
 

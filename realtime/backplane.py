@@ -1,0 +1,174 @@
+"""Redis pub/sub between server processes (msgpack), so people on different workers meet.
+
+Redis carries ephemeral frames, presence and a "new commits" doorbell. It is never the
+source of truth: durable events reach every process from the store's log (the doorbell
+only wakes the tail early; polling catches up without it). If Redis goes away each
+process keeps serving its own sockets; when it returns we resubscribe and ring the tail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("tandem.realtime")
+
+COMMITS = "tandem:live:commits"
+OUTBOX = 20_000  # messages waiting for Redis; beyond this ephemeral ones are dropped
+PIPELINE = 200
+
+
+def channel(session_id: str) -> str:
+    return f"tandem:live:s:{session_id}"
+
+
+class Backplane:
+    def __init__(
+        self,
+        url: str,
+        process_id: str,
+        on_message: Callable[[str, str, str, Any], None],
+        on_doorbell: Callable[[], None],
+    ):
+        self.url, self.process_id = url, process_id
+        self.on_message, self.on_doorbell = on_message, on_doorbell
+        self.channels: set[str] = set()
+        self.up = False
+        self.outages = 0
+        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(OUTBOX)
+        self._changes: asyncio.Queue[tuple[str, str, asyncio.Future[None]]] = asyncio.Queue()
+        self._rang = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._pub = aioredis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=2, health_check_interval=5)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._listen()), loop.create_task(self._publish())]
+        for _ in range(40):  # give Redis up to 2 s, so the first rooms subscribe before their first messages
+            if self.up:
+                break
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except BaseException:
+                pass
+        try:
+            await self._pub.aclose()
+        except Exception:
+            pass
+
+    # ------------------------------------------------------------ outgoing
+
+    def publish(self, session_id: str, kind: str, data: Any) -> None:
+        body = msgpack.packb({"o": self.process_id, "k": kind, "s": session_id, "d": data}, use_bin_type=True)
+        try:
+            self._outbox.put_nowait((channel(session_id), body))
+        except asyncio.QueueFull:
+            pass  # ephemeral; the store has every durable fact
+
+    def ring(self, position: int) -> None:
+        """Tell other processes the log grew (coalesced: one ring per publish round)."""
+        if not self._rang:
+            self._rang = True
+            try:
+                self._outbox.put_nowait((COMMITS, msgpack.packb({"o": self.process_id, "p": position})))
+            except asyncio.QueueFull:
+                self._rang = False
+
+    async def _publish(self) -> None:
+        while True:
+            first = await self._outbox.get()
+            batch = [first]
+            while len(batch) < PIPELINE and not self._outbox.empty():
+                batch.append(self._outbox.get_nowait())
+            self._rang = False
+            try:
+                async with self._pub.pipeline(transaction=False) as pipe:
+                    for ch, body in batch:
+                        pipe.publish(ch, body)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:
+                log.warning("redis publish failed (%s); dropping %d messages", exc, len(batch))
+                await asyncio.sleep(0.5)
+
+    # ------------------------------------------------------------ incoming
+
+    async def subscribe(self, session_id: str, wait: float = 1.0) -> None:
+        """Subscribe; wait (briefly) until Redis confirms, so the room's first messages are not missed."""
+        self.channels.add(channel(session_id))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._changes.put_nowait(("+", channel(session_id), done))
+        if self.up:
+            try:
+                await asyncio.wait_for(asyncio.shield(done), wait)
+            except asyncio.TimeoutError:
+                pass
+
+    async def unsubscribe(self, session_id: str) -> None:
+        self.channels.discard(channel(session_id))
+        self._changes.put_nowait(("-", channel(session_id), asyncio.get_running_loop().create_future()))
+
+    async def _listen(self) -> None:
+        backoff = 0.2
+        while True:
+            client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1, health_check_interval=5)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                covered = []
+                while not self._changes.empty():
+                    covered.append(self._changes.get_nowait())  # the snapshot below covers them
+                await pubsub.subscribe(COMMITS, *self.channels)
+                for _, _, fut in covered:
+                    if not fut.done():
+                        fut.set_result(None)
+                if not self.up:
+                    self.up = True
+                    log.info("redis backplane up")
+                    self.on_doorbell()  # catch up with whatever was committed while we were away
+                backoff = 0.2
+                while True:
+                    while not self._changes.empty():
+                        op, ch, fut = self._changes.get_nowait()
+                        await (pubsub.subscribe(ch) if op == "+" else pubsub.unsubscribe(ch))
+                        if not fut.done():
+                            fut.set_result(None)
+                    message = await pubsub.get_message(timeout=0.05)
+                    if message is not None and message.get("type") == "message":
+                        self._dispatch(message["channel"], message["data"])
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self.up:
+                    self.outages += 1
+                    log.warning("redis backplane down: %s", exc)
+                self.up = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            finally:
+                try:
+                    await pubsub.aclose()
+                    await client.aclose()
+                except Exception:
+                    pass
+
+    def _dispatch(self, ch: bytes, data: bytes) -> None:
+        try:
+            msg = msgpack.unpackb(data, raw=False)
+            if ch == COMMITS.encode():
+                if msg.get("o") != self.process_id:
+                    self.on_doorbell()
+                return
+            self.on_message(msg["s"], msg["k"], msg["o"], msg["d"])
+        except Exception:
+            log.exception("bad backplane message")
