@@ -285,12 +285,19 @@ class Tandem:
         link = self.writer.load(A.link_id(worker_id, su_id))
         return bool(link and link.active)
 
-    def start_session(self, actor: Actor, su_id: UUID, *, same_device: bool = False) -> UUID:
-        """A worker starts a joint session with a linked SU (or an SU on the worker's device)."""
-        if actor.role == "worker":
+    def start_session(self, actor: Actor, su_id: UUID | None = None, *, worker_id: UUID | None = None, same_device: bool = False) -> UUID:
+        """Start a joint session between a worker and a service user they are linked to.
+
+        Usually the worker starts it and invites the SU (`su_id`). An SU logged in on
+        their worker's tablet can start one too (`worker_id`): it is same-device use,
+        recorded as joint with both people.
+        """
+        if actor.role == "worker" and su_id is not None:
             worker_id = actor.user_id
+        elif actor.role == "service_user" and worker_id is not None:
+            su_id, same_device = actor.user_id, True
         else:
-            raise Forbidden("only a worker can start a joint session", "role")
+            raise Forbidden("a joint session is between a worker and a linked service user", "role")
 
         session_id = uuid.uuid4()
 

@@ -167,3 +167,14 @@ def test_passwords_are_argon2_and_checked(tandem, people):
     assert tandem.authenticate("Sam", "correct horse").id == account.id
     assert tandem.authenticate("sam", "wrong horse") is None
     assert tandem.authenticate("nobody", "correct horse") is None
+
+
+def test_a_service_user_can_start_a_same_device_session_with_their_worker(tandem, people):
+    su, worker, other = people["su"], people["worker"], people["other"]
+    sid = tandem.start_session(su, worker_id=worker.user_id)
+    s = tandem.session(sid)
+    assert (s.su_id, s.worker_id, s.same_device) == (su.user_id, worker.user_id, True)
+    with pytest.raises(Forbidden):  # only with a worker they are linked to
+        tandem.start_session(other, worker_id=worker.user_id)
+    with pytest.raises(Forbidden):
+        tandem.start_session(people["researcher"], su.user_id)
