@@ -43,7 +43,16 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
         ]
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        ids = super()._insert_events(c, stored_events, **kwargs)
+        # One executemany instead of the library's execute per event. The notification
+        # id is the rowid; inside this write transaction nobody else inserts, so the
+        # new rows take the consecutive rowids ending at MAX(rowid).
+        c.executemany(
+            self.insert_events_statement,
+            [(s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events],
+        )
+        c.execute(self.select_max_notification_id_statement)
+        last = c.fetchone()[0]
+        ids = list(range(last - len(stored_events) + 1, last + 1))
         receipts: Sequence[Receipt] = kwargs.get("receipts", ())
         if receipts:
             c.executemany(
@@ -57,11 +66,14 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             for start in range(0, len(keys), 400):  # stay under SQLite's bound-parameter limit
                 chunk = keys[start : start + 400]
+                # The keys drive the join so each is one primary-key lookup (a row-value
+                # IN list made SQLite scan the whole receipts table).
                 c.execute(
-                    "SELECT r.actor_id, r.client_event_id, e.rowid, r.event_id FROM tandem_receipts r "
+                    "SELECT r.actor_id, r.client_event_id, e.rowid, r.event_id "
+                    "FROM (VALUES " + ",".join(["(?, ?)"] * len(chunk)) + ") AS k "
+                    "CROSS JOIN tandem_receipts r ON r.actor_id = k.column1 AND r.client_event_id = k.column2 "
                     "JOIN stored_events e ON e.originator_id = r.originator_id "
-                    "AND e.originator_version = r.originator_version "
-                    "WHERE (r.actor_id, r.client_event_id) IN (VALUES " + ",".join(["(?, ?)"] * len(chunk)) + ")",
+                    "AND e.originator_version = r.originator_version",
                     [v for k in chunk for v in k],
                 )
                 for row in c.fetchall():
@@ -115,9 +127,10 @@ class PostgresRecorder(PostgresApplicationRecorder):
             return {}
         statement = SQL(
             "SELECT r.actor_id, r.client_event_id, e.notification_id, r.event_id "
-            "FROM {schema}.{receipts} r JOIN {schema}.{events} e "
-            "ON e.originator_id = r.originator_id AND e.originator_version = r.originator_version "
-            "WHERE (r.actor_id, r.client_event_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+            "FROM unnest(%s::text[], %s::text[]) AS k(actor_id, client_event_id) "
+            "JOIN {schema}.{receipts} r USING (actor_id, client_event_id) "
+            "JOIN {schema}.{events} e "
+            "ON e.originator_id = r.originator_id AND e.originator_version = r.originator_version"
         ).format(
             schema=Identifier(self.datastore.schema),
             receipts=self._receipts,
