@@ -142,6 +142,14 @@ class ContentSet:
         except KeyError:
             raise UnknownContent(f"unknown {kind} {id!r} in content version {self.version}") from None
 
+    def knows(self, kind: str, id: str) -> bool:
+        """Does this content set have an item of `kind` (topic, section, video, question, tracker, worksheet)?"""
+        try:
+            getattr(self, kind)(id)
+        except KeyError:
+            return False
+        return True
+
     def topic(self, id: str) -> Topic:
         return self._get(self._topics, "topic", id)
 

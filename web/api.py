@@ -242,7 +242,7 @@ async def caseload_person(request: Request, actor: Actor) -> Response:
     qids = {q["question_id"] for q in answered if shares.answer(q["question_id"])}
     got = await asyncio.to_thread(texts.answers, tandem, su_id, qids) if qids else {}
     trackers_ = {r: await asyncio.to_thread(views_.trackers.series, su_id, r) for s, r in shares.pairs if s == "tracker"}
-    wids = {r for s, r in shares.pairs if s == "worksheet" and _known(content.worksheet, r)}
+    wids = {r for s, r in shares.pairs if s == "worksheet" and content.knows("worksheet", r)}
     items = await asyncio.to_thread(texts.worksheet_items, tandem, su_id, wids) if wids else {}
     return JSONResponse({
         "su": _person(views_.directory.account(su_id) or {}),
@@ -251,14 +251,6 @@ async def caseload_person(request: Request, actor: Actor) -> Response:
         "trackers": trackers_,
         "worksheets": {w: [_item(i) for i in its] for w, its in items.items()},
     })
-
-
-def _known(fn: Any, ref: str) -> bool:
-    try:
-        fn(ref)
-        return True
-    except KeyError:
-        return False
 
 
 routes = [

@@ -33,19 +33,6 @@ log = logging.getLogger("tandem.web")
 STATIC = Path(__file__).parent / "static"
 
 
-def catalogue_for(content_set: Any):
-    """The core's reference check: does the current content have this id?"""
-
-    def knows(kind: str, ref: str) -> bool:
-        try:
-            getattr(content_set, kind)(ref)
-        except KeyError:
-            return False
-        return True
-
-    return knows
-
-
 async def health(request: Request) -> JSONResponse:
     tandem: Tandem = request.app.state.tandem
     body: dict[str, Any] = {
@@ -103,7 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from web import readmodel
 
-        tandem = Tandem(settings, catalogue=catalogue_for(content_set))
+        tandem = Tandem(settings, catalogue=content_set.knows)
         app.state.tandem = tandem
         app.state.projections = readmodel.start_projections(tandem, content_set)
         try:

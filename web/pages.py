@@ -66,17 +66,9 @@ async def sharing_page(request: Request, actor: Actor) -> Response:
     shared = access.shares_of(request, actor.user_id).pairs
     content = request.app.state.content
     answered = await asyncio.to_thread(request.app.state.projections.progress.questions, actor.user_id)
-    answers = [(q["question_id"], content.question(q["question_id"]).text) for q in answered if _known(content.question, q["question_id"])]
+    answers = [(q["question_id"], content.question(q["question_id"]).text) for q in answered if content.knows("question", q["question_id"])]
     workers = request.app.state.projections.directory.workers_of(actor.user_id)
     return render(request, "sharing.html", {"groups": _sharing_items(request), "answers": answers, "shared": shared, "workers": workers, "new_id": str(uuid.uuid4())})
-
-
-def _known(fn: Any, ref: str) -> bool:
-    try:
-        fn(ref)
-        return True
-    except KeyError:
-        return False
 
 
 @guarded(roles=SU, mutates=True)
@@ -86,7 +78,7 @@ async def sharing_change(request: Request, actor: Actor) -> Response:
     if scope not in SCOPES or share not in ("1", "0"):
         raise errors.WebError(422, "invalid_field", "Choose what to share and whether to share it.", "scope")
     content = request.app.state.content
-    if not _known(getattr(content, {"answer": "question"}.get(scope, scope)), ref):
+    if not content.knows({"answer": "question"}.get(scope, scope), ref):
         raise errors.WebError(422, "invalid_field", "There is no such item to share.", "ref")
     await record(request, actor, "ItemShared" if share == "1" else "ItemUnshared", {"scope": scope, "ref": ref}, form.get("client_event_id") or None)
     return RedirectResponse(_safe_next(form.get("back"), "service_user") if form.get("back") else "/sharing?saved=1", status_code=303)
@@ -134,11 +126,11 @@ def _shared_summary(request: Request, su_id: Any, shares: access.Shares) -> dict
     progress = request.app.state.projections.progress
     topics = []
     for s in progress.topic_summaries(su_id):
-        if shares.topic(s["topic_id"]) and _known(content.topic, s["topic_id"]):
+        if shares.topic(s["topic_id"]) and content.knows("topic", s["topic_id"]):
             t = content.topic(s["topic_id"])
             topics.append({"topic": t, "viewed": min(int(s.get("sections_viewed") or 0), len(t.sections)), "total": len(t.sections)})
-    trackers = [content.tracker(r) for (sc, r) in sorted(shares.pairs) if sc == "tracker" and _known(content.tracker, r)]
-    worksheets = [content.worksheet(r) for (sc, r) in sorted(shares.pairs) if sc == "worksheet" and _known(content.worksheet, r)]
+    trackers = [content.tracker(r) for (sc, r) in sorted(shares.pairs) if sc == "tracker" and content.knows("tracker", r)]
+    worksheets = [content.worksheet(r) for (sc, r) in sorted(shares.pairs) if sc == "worksheet" and content.knows("worksheet", r)]
     answers = [r for (sc, r) in shares.pairs if sc == "answer"]
     return {"topics": topics, "trackers": trackers, "worksheets": worksheets, "answers": len(answers), "anything": bool(shares.pairs)}
 
@@ -155,7 +147,7 @@ async def caseload_person(request: Request, actor: Actor) -> Response:
     tandem = request.app.state.tandem
     summary = _shared_summary(request, su_id, shares)
     answered = await asyncio.to_thread(request.app.state.projections.progress.questions, su_id)
-    qids = {q["question_id"] for q in answered if shares.answer(q["question_id"]) and _known(content.question, q["question_id"])}
+    qids = {q["question_id"] for q in answered if shares.answer(q["question_id"]) and content.knows("question", q["question_id"])}
     saved = await asyncio.to_thread(texts.answers, tandem, su_id, qids) if qids else {}
     answers = [{"question": content.question(q), "answer": a} for q, a in sorted(saved.items())]
     trackers = []
