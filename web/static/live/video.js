@@ -41,11 +41,20 @@ export class VideoSync {
       window.addEventListener(type, (ev) => {
         if (ev.target !== v) return;
         if (!this.live.isDriver()) { ev.stopImmediatePropagation(); return; }
-        if (type !== "seeking") this.broadcast();
+        // A pause we made because the other side is buffering is not the driver's choice:
+        // mirroring it would stop the follower for good.
+        if (type !== "seeking" && !this.applying && !(type === "pause" && this.remoteBuffering)) this.broadcast();
       }, true);
     }
-    v.addEventListener("waiting", () => this.live.socket.ephemeral("buffering", { video_id: this.id, buffering: true }));
-    v.addEventListener("playing", () => this.live.socket.ephemeral("buffering", { video_id: this.id, buffering: false }));
+    this.sentBuffering = false;
+    const buffering = (on) => {
+      if (on === this.sentBuffering) return;
+      this.sentBuffering = on;
+      this.live.socket.ephemeral("buffering", { video_id: this.id, buffering: on });
+    };
+    v.addEventListener("waiting", () => buffering(true));
+    // `playing` may never fire if we were paused meanwhile; having data again is enough.
+    for (const type of ["playing", "canplay", "canplaythrough"]) v.addEventListener(type, () => buffering(false));
     this.timer = setInterval(() => this.tick(), 1000);
   }
 
