@@ -151,6 +151,10 @@ async def test_both_players_end_within_half_a_second_after_a_60s_watch(live, chr
                 await p.evaluate("window.__stops = []")
             await su.eval_on_selector("video[data-video-id]", "v => v.play()")
             await wait_until(lambda: _playing(worker))
+            # Knock the follower 1.5 s behind: it must converge (and a stall it causes
+            # must not leave both players paused) and still end with the driver.
+            await asyncio.sleep(3)
+            await worker.eval_on_selector("video[data-video-id]", "v => { v.currentTime = Math.max(0, v.currentTime - 1.5); }")
             results.append(await watch_to_end(su, worker, duration))
 
             for n, (s_stop, w_stop) in enumerate(results, 1):
