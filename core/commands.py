@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -180,9 +180,11 @@ def _check(name: str, spec: Field, value: Any) -> Any:
         return int(value) if spec.kind == "int" else float(value)
     if spec.kind == "date":
         try:
-            return date.fromisoformat(value).isoformat() if isinstance(value, str) and len(value) == 10 else _bad()
+            if isinstance(value, str) and len(value) == 10:
+                return date.fromisoformat(value).isoformat()
         except ValueError:
-            raise InvalidField("must be a date YYYY-MM-DD", name) from None
+            pass
+        raise InvalidField("must be a date YYYY-MM-DD", name)
     if spec.kind == "uuid":
         try:
             return UUID(str(value))
@@ -205,15 +207,9 @@ def _check(name: str, spec: Field, value: Any) -> Any:
     raise AssertionError(spec.kind)
 
 
-def _bad() -> str:
-    raise ValueError
-
-
 @dataclass
 class Pending:
     """A unit of work for the writer: the events one request produces."""
 
     key: tuple[str, str] | None  # (actor id, client event id) for idempotency
-    build: Callable[[Any], list[Any]]  # given the writer's context, return the events
-    main_index: int = 0  # which built event's id is acknowledged
-    extras: dict[str, Any] = field(default_factory=dict)
+    build: Callable[[Any], list[Any]]  # given the writer's context, return the events; the first is acknowledged

@@ -12,7 +12,6 @@ writer against the same view the write is built on.
 from __future__ import annotations
 
 import secrets
-import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -57,8 +56,6 @@ class Tandem:
         self.log = open_log(settings)
         self.keys = KeyStore(settings)
         self._listeners: list[Callable[[int], None]] = []
-        self._head_cond = threading.Condition()
-        self._head = self.log.head()
         self.writer = GroupCommitWriter(self.log, self._committed)
 
     def close(self) -> None:
@@ -73,9 +70,6 @@ class Tandem:
         self._listeners.append(listener)
 
     def _committed(self, position: int) -> None:
-        with self._head_cond:
-            self._head = max(self._head, position)
-            self._head_cond.notify_all()
         for listener in list(self._listeners):
             listener(position)
 
@@ -372,8 +366,3 @@ class Tandem:
 
     def read(self, after: int, limit: int = 1000) -> list[tuple[int, Any]]:
         return self.log.read(after, limit)
-
-    def wait_for(self, position: int, timeout: float) -> bool:
-        """Block until this process has committed up to `position` (or time runs out)."""
-        with self._head_cond:
-            return self._head_cond.wait_for(lambda: self._head >= position, timeout)

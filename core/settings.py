@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -23,7 +23,6 @@ class Settings:
     var_dir: Path
     secret_key: str
     master_key: bytes
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def backend(self) -> str:
@@ -63,7 +62,6 @@ class Settings:
             )
             if query.get("schema"):
                 env["POSTGRES_SCHEMA"] = query["schema"][0]
-        env.update(self.extra)
         return env
 
     @property

@@ -192,7 +192,7 @@ class GroupCommitWriter:
             for ev in evs:
                 ctx.apply(ev)
             events.extend(evs)
-            main = evs[p.main_index]
+            main = evs[0]
             if p.key is not None:
                 receipts.append(Receipt(p.key[0], p.key[1], main.originator_id, main.originator_version, _event_id(main)))
             built.append((p, fut, evs))
@@ -229,7 +229,7 @@ class GroupCommitWriter:
         self.batches += 1
         self.events_written += len(events)
         for p, fut, evs in built:
-            main = evs[p.main_index]
+            main = evs[0]
             fut.set_result(Recorded(position[id(main)], _event_id(main)))
         try:
             self.on_commit(max(position.values()))
