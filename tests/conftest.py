@@ -7,7 +7,6 @@ reason when that service is missing; with CI=true it fails instead.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -113,10 +112,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def which(name: str) -> str | None:
-    return shutil.which(name)
 
 
 @pytest.hookimpl(hookwrapper=True)

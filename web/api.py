@@ -178,15 +178,18 @@ async def sharing_change(request: Request, actor: Actor) -> Response:
         raise errors.WebError(422, "invalid_field", f"must be one of {', '.join(kinds)}", "scope")
     if not isinstance(ref, str):
         raise errors.WebError(422, "invalid_field", "must be an id", "ref")
-    try:
-        getattr(request.app.state.content, kinds[scope])(ref)
-    except KeyError:
-        raise errors.WebError(422, "invalid_field", f"unknown {scope}", "ref") from None
+    if not request.app.state.content.knows(kinds[scope], ref):
+        raise errors.WebError(422, "invalid_field", f"unknown {scope}", "ref")
+    ack = await record(request, actor, "ItemShared" if body["shared"] else "ItemUnshared", {"scope": scope, "ref": ref}, _optional_cid(body))
+    return JSONResponse(ack)
+
+
+def _optional_cid(body: dict[str, Any]) -> str | None:
+    """A client event id when the caller sends one (retries are then idempotent)."""
     cid = body.get("client_event_id")
     if cid is not None and not isinstance(cid, str):
         raise errors.WebError(422, "invalid_field", "must be a string", "client_event_id")
-    ack = await record(request, actor, "ItemShared" if body["shared"] else "ItemUnshared", {"scope": scope, "ref": ref}, cid)
-    return JSONResponse(ack)
+    return cid
 
 
 @guarded(roles=SU)
@@ -199,10 +202,7 @@ async def consent_change(request: Request, actor: Actor) -> Response:
     body = await json_body(request)
     if not isinstance(body.get("research"), bool):
         raise errors.WebError(422, "invalid_field", "must be true or false", "research")
-    cid = body.get("client_event_id")
-    if cid is not None and not isinstance(cid, str):
-        raise errors.WebError(422, "invalid_field", "must be a string", "client_event_id")
-    ack = await record(request, actor, "ConsentGiven" if body["research"] else "ConsentWithdrawn", {"scope": "research"}, cid)
+    ack = await record(request, actor, "ConsentGiven" if body["research"] else "ConsentWithdrawn", {"scope": "research"}, _optional_cid(body))
     return JSONResponse(ack)
 
 

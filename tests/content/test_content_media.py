@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from content.loader import load
+from tests.conftest import unavailable
 from content.media_tool import make_vtt, probe_duration, write_duration
 
 
@@ -32,7 +33,7 @@ def test_write_duration_keeps_layout() -> None:
 
 def test_declared_durations_match_the_files() -> None:
     if shutil.which("ffprobe") is None:
-        pytest.skip("ffprobe not installed (apt-get install ffmpeg)")
+        unavailable("ffprobe is not installed (apt-get install ffmpeg)")
     cs = load()
     from content.loader import DATA_ROOT
 

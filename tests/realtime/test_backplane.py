@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import pytest
 from realtime import protocol as P
 from realtime import tokens
 from realtime.client import LiveClient
-from tests.conftest import drop_pg_schema, free_port, fresh_pg_schema, make_settings, which
+from tests.conftest import drop_pg_schema, free_port, fresh_pg_schema, make_settings
 from tests.realtime.conftest import seed
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -44,7 +45,7 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [which("redis-server") or "redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -67,7 +68,7 @@ class RedisServer:
 
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
-    if not which("redis-server"):
+    if not shutil.which("redis-server"):
         from tests.conftest import unavailable
 
         unavailable("redis-server is not installed")

@@ -8,34 +8,9 @@ from collections import Counter
 
 import pytest
 
-from tests.realtime.conftest import PASSWORDS
+from tests.realtime.browser import ARGS, T, join_session, login, near, paused, playing, start_session, video_state, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
-T = 15_000  # ms
-
-
-async def login(page, base: str, who: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#username", who)
-    await page.fill("#password", PASSWORDS[who])
-    await page.click("form[action='/login'] button[type=submit]")
-    await page.wait_for_load_state("networkidle")
-
-
-async def video_state(page):
-    return await page.eval_on_selector("video[data-video-id]", "v => ({paused: v.paused, t: v.currentTime, rate: v.playbackRate})")
-
-
-async def wait_until(fn, timeout: float = 15, every: float = 0.1):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await fn()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(every)
 
 
 async def test_two_browsers_in_one_joint_session(live, chromium_path):
@@ -54,23 +29,12 @@ async def test_two_browsers_in_one_joint_session(live, chromium_path):
             await login(su, base, "sam")
 
             # the worker starts a session from the caseload and gets a code + QR + link
-            await worker.goto(f"{base}/caseload")
-            await worker.click("form[action='/sessions'] button[type=submit]")
-            code = (await worker.text_content("#join-code")).strip()
+            code, sid = await start_session(worker, base)
             assert re.fullmatch(r"[A-Z2-9]{6}", code)
             assert await worker.locator(".qr svg").count() == 1
-            sid = (await worker.get_attribute("#open-session", "href")).rsplit("/", 1)[-1]
 
             # the SU joins with the code on their own device
-            await su.goto(f"{base}/join")
-            await su.fill("#code", code.lower())
-            await su.click("#join-submit")
-            await su.wait_for_url(f"**/sessions/{sid}")
-            await worker.click("#open-session")
-            await worker.wait_for_url(f"**/sessions/{sid}")
-            for p in (su, worker):
-                await p.wait_for_selector("#live-conn[data-state=live]")
-            await worker.wait_for_function("document.querySelectorAll('#live-people li[data-state=online]').length === 2")
+            await join_session(su, worker, base, code, sid)
 
             # SU navigates -> the worker's page follows
             await su.click(f"a[href='/sessions/{sid}/topics/recovery']")
@@ -102,14 +66,14 @@ async def test_two_browsers_in_one_joint_session(live, chromium_path):
                 await p.wait_for_selector("#live-conn[data-state=live]")
                 await p.wait_for_function("document.querySelector('video').readyState >= 1")
             await su.eval_on_selector("video", "v => v.play()")
-            await wait_until(lambda: _playing(worker))
+            await wait_until(lambda: playing(worker))
             await asyncio.sleep(2)
             await su.eval_on_selector("video", "v => v.pause()")
-            await wait_until(lambda: _paused(worker))
+            await wait_until(lambda: paused(worker))
             s_state, w_state = await video_state(su), await video_state(worker)
             assert abs(s_state["t"] - w_state["t"]) < 0.5, (s_state, w_state)
             await su.eval_on_selector("video", "v => { v.currentTime = 20; }")
-            await wait_until(lambda: _near(worker, 20))
+            await wait_until(lambda: near(worker, 20, within=1.0))
 
             # SU saves an answer -> the worker sees it saved
             await su.fill("form.answer[data-question-id='recovery/what-recovery-means/q1'] textarea", "Hope, and my dog.")
@@ -140,17 +104,3 @@ async def test_two_browsers_in_one_joint_session(live, chromium_path):
         finally:
             await browser.close()
 
-
-async def _playing(page):
-    s = await video_state(page)
-    return not s["paused"]
-
-
-async def _paused(page):
-    s = await video_state(page)
-    return s["paused"]
-
-
-async def _near(page, t):
-    s = await video_state(page)
-    return abs(s["t"] - t) < 1.0

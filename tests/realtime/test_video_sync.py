@@ -7,7 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+
+from tests.conftest import unavailable
 
 JS = Path(__file__).resolve().parents[2] / "web" / "static" / "live" / "video.js"
 
@@ -40,7 +41,7 @@ console.log(JSON.stringify(out));
 def test_drift_correction_converges_without_oscillating(tmp_path):
     node = shutil.which("node")
     if not node:
-        pytest.skip("node is not installed")
+        unavailable("node is not installed (apt-get install nodejs)")
     sim = tmp_path / "sim.mjs"
     sim.write_text(SIM % JS.as_uri())
     out = json.loads(subprocess.run([node, str(sim)], capture_output=True, text=True, check=True).stdout)
