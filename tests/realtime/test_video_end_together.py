@@ -80,7 +80,8 @@ async def test_both_players_end_within_half_a_second_after_a_60s_watch(live, chr
             await login(su, base, "sam")
 
             # joint session: worker starts it, SU joins with the code
-            await join_session(su, worker, base, *await start_session(worker, base))
+            code, sid = await start_session(worker, base)
+            await join_session(su, worker, base, code, sid)
 
             # the SU (driver) opens the section with the peer video; the worker follows
             await su.goto(f"{base}/sessions/{sid}/topics/recovery/what-recovery-means")
