@@ -28,6 +28,7 @@ log = logging.getLogger("tandem.writer")
 
 MAX_BATCH = 500
 MAX_RETRIES = 3
+CACHE_SIZE = 20_000  # aggregates kept between batches (sessions, links, accounts, consents)
 
 
 class WriteContext:
@@ -70,6 +71,7 @@ class WriteContext:
         self._w.versions.update(self._versions)
         for agg_id, agg in self._overlay.items():
             self._w.versions[agg_id] = agg.version
+            self._w.remember(agg)
 
 
 class GroupCommitWriter:
@@ -77,6 +79,12 @@ class GroupCommitWriter:
         self.app = app
         self.on_commit = on_commit
         self.versions: dict[UUID, int] = {}  # last known version of streams we append to
+        # Aggregates read by earlier batches, true as of log position `_seen`. Before each
+        # batch the log's head is compared with `_seen`: anything another process wrote
+        # in between is read and its aggregates forgotten, so a link revoked elsewhere is
+        # never judged from a stale copy.
+        self._cache: dict[UUID, Any] = {}
+        self._seen = app.head()
         self._q: queue.SimpleQueue[tuple[Pending, Future[Recorded]] | None] = queue.SimpleQueue()
         # asyncio callers, answered with one wake-up per event loop per batch
         self._waiters: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Recorded]]] = {}
@@ -105,12 +113,40 @@ class GroupCommitWriter:
     # -- reads used by WriteContext
 
     def load(self, aggregate_id: UUID) -> Any | None:
+        """The aggregate as committed (do not change it: WriteContext works on a copy)."""
         from eventsourcing.application import AggregateNotFoundError
 
-        try:
-            return self.app.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
+        agg = self._cache.get(aggregate_id)
+        if agg is None:
+            try:
+                agg = self.app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+            self.remember(agg)
+        return agg
+
+    def remember(self, agg: Any) -> None:
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
+        self._cache[agg.id] = agg
+
+    def forget(self, aggregate_ids: Any) -> None:
+        for agg_id in aggregate_ids:
+            self._cache.pop(agg_id, None)
+            self.versions.pop(agg_id, None)
+
+    def _catch_up(self) -> None:
+        """Forget cached state of aggregates that others changed since we last looked."""
+        head = self.app.head()
+        if head == self._seen:
+            return
+        if head - self._seen > 1000:
+            self._cache.clear()
+            self.versions.clear()
+        else:
+            changed = self.app.recorder.select_notifications(self._seen + 1, head - self._seen, stop=head)
+            self.forget({n.originator_id for n in changed})
+        self._seen = head
 
     def last_version(self, stream_id: UUID) -> int:
         if stream_id in self.versions:
@@ -135,6 +171,7 @@ class GroupCommitWriter:
                     break
                 batch.append(nxt)
             try:
+                self._catch_up()
                 self._process(batch, attempt=0)
             except Exception as exc:  # never let the writer die: fail the batch instead
                 log.exception("writer batch failed")
@@ -155,10 +192,14 @@ class GroupCommitWriter:
             except RuntimeError:  # that loop has closed: nobody is waiting any more
                 pass
 
-    def _process(self, batch: list[tuple[Pending, Future[Recorded]]], attempt: int) -> None:
-        # 1. Idempotency: a key already recorded gets the original acknowledgement.
-        keys = [p.key for p, _ in batch if p.key is not None]
-        acks = self.app.recorder.find_acks(keys) if keys else {}
+    def _process(self, batch: list[tuple[Pending, Future[Recorded]]], attempt: int, check_keys: bool = False) -> None:
+        # 1. Idempotency. The receipts table's primary key rejects a key that is
+        # already recorded, so the common case (every key new) costs no lookup: only
+        # after a conflict are the keys looked up and the originals answered.
+        acks = {}
+        if check_keys:
+            keys = [p.key for p, _ in batch if p.key is not None]
+            acks = self.app.recorder.find_acks(keys) if keys else {}
         todo: list[tuple[Pending, Future[Recorded]]] = []
         first_with_key: dict[tuple[str, str], Future[Recorded]] = {}
         for p, fut in batch:
@@ -204,28 +245,31 @@ class GroupCommitWriter:
             # events.put is Application.save without its per-object protocol checks.
             recordings = self.app.events.put(events, receipts=receipts)
         except IntegrityError:
-            # Someone else (another process, or a duplicate key) got there first.
-            # Forget what we assumed and retry each write on its own.
-            for ev in events:
-                self.versions.pop(ev.originator_id, None)
-            if len(built) > 1:
+            # A key already recorded, or someone else (another process) appended to
+            # the same aggregate first. Forget what we assumed, answer recorded keys
+            # with their first acknowledgement and retry the rest each on its own.
+            self.forget({ev.originator_id for ev in events})
+            if not check_keys:
+                self._process([(p, fut) for p, fut, _ in built], attempt, check_keys=True)
+            elif len(built) > 1:
                 for p, fut, _ in built:
-                    self._process([(p, fut)], attempt)
+                    self._process([(p, fut)], attempt, check_keys=True)
             elif attempt < MAX_RETRIES:
                 p, fut, _ = built[0]
-                self._process([(p, fut)], attempt + 1)
+                self._process([(p, fut)], attempt + 1, check_keys=True)
             else:
                 built[0][1].set_exception(Conflict("another change to the same record won; please retry"))
             return
         except Exception as e:
-            for ev in events:
-                self.versions.pop(ev.originator_id, None)
+            self.forget({ev.originator_id for ev in events})
             for _, fut, _ in built:
                 fut.set_exception(StoreUnavailable(f"the store could not save: {e}"))
             return
 
-        ctx.commit()
         position = {id(r.domain_event): r.notification.id for r in recordings}
+        ctx.commit()
+        if min(position.values()) == self._seen + 1:  # nobody else wrote in between
+            self._seen = max(position.values())
         self.batches += 1
         self.events_written += len(events)
         for p, fut, evs in built:

@@ -178,3 +178,21 @@ def test_a_service_user_can_start_a_same_device_session_with_their_worker(tandem
         tandem.start_session(other, worker_id=worker.user_id)
     with pytest.raises(Forbidden):
         tandem.start_session(people["researcher"], su.user_id)
+
+
+def test_what_another_process_changes_is_not_judged_from_a_stale_copy(tandem, people, store_settings):
+    """The writer keeps aggregates between batches; a change made through another
+    process's writer (here a second Tandem on the same store) must still count."""
+    from core.service import Tandem
+
+    su, worker = people["su"], people["worker"]
+    sid = tandem.start_session(worker, su.user_id)
+    tandem.record_blocking(worker, Command("TopicOpened", {"topic_id": "me"}, "client-4001", session_id=sid))  # link and session now cached
+    other = Tandem(store_settings)
+    try:
+        other.unlink(worker.user_id, su.user_id, by=worker.user_id)
+    finally:
+        other.close()
+    with pytest.raises(Forbidden):
+        tandem.record_blocking(worker, Command("TopicOpened", {"topic_id": "me"}, "client-4002", session_id=sid))
+    assert [type(e).__name__ for _, e in tandem.read(0) if getattr(e, "client_event_id", None) == "client-4002"] == []
