@@ -245,6 +245,10 @@ class JointSession(Aggregate):
         self.mirroring = True
         self.ended = False
         self.suggestions: dict[str, str] = {}  # id -> open/accepted/dismissed
+        # What a device joining after a server restart must see again:
+        self.suggested: dict[str, tuple[str, str | None]] = {}  # open suggestion id -> (topic, section)
+        self.shown_charts: set[str] = set()  # the SU's charts on the shared screen
+        self.control_requested = False
 
     def member(self, user_id: UUID) -> bool:
         return user_id in (self.worker_id, self.su_id)
@@ -264,10 +268,12 @@ class JointSession(Aggregate):
             s.present.discard(self.user_id)
 
     class ControlRequested(Action):
-        pass
+        def apply(self, s: JointSession) -> None:
+            s.control_requested = True
 
     class ControlRefused(Action):
-        pass
+        def apply(self, s: JointSession) -> None:
+            s.control_requested = False
 
     class ControlHandedOver(Action):
         to_user: UUID
@@ -276,6 +282,7 @@ class JointSession(Aggregate):
         def apply(self, s: JointSession) -> None:
             s.control_holder = self.to_user
             s.control_epoch = self.epoch
+            s.control_requested = False
 
     class SuggestionMade(Action):
         suggestion_id: str
@@ -284,18 +291,21 @@ class JointSession(Aggregate):
 
         def apply(self, s: JointSession) -> None:
             s.suggestions[self.suggestion_id] = "open"
+            s.suggested[self.suggestion_id] = (self.topic_id, self.section_id)
 
     class SuggestionAccepted(Action):
         suggestion_id: str
 
         def apply(self, s: JointSession) -> None:
             s.suggestions[self.suggestion_id] = "accepted"
+            s.suggested.pop(self.suggestion_id, None)
 
     class SuggestionDismissed(Action):
         suggestion_id: str
 
         def apply(self, s: JointSession) -> None:
             s.suggestions[self.suggestion_id] = "dismissed"
+            s.suggested.pop(self.suggestion_id, None)
 
     class MirroringPaused(Action):
         def apply(self, s: JointSession) -> None:
@@ -308,8 +318,14 @@ class JointSession(Aggregate):
     class ChartShown(Action):
         tracker_id: str
 
+        def apply(self, s: JointSession) -> None:
+            s.shown_charts.add(self.tracker_id)
+
     class ChartHidden(Action):
         tracker_id: str
+
+        def apply(self, s: JointSession) -> None:
+            s.shown_charts.discard(self.tracker_id)
 
     class SessionEnded(Action):
         reason: str

@@ -49,9 +49,12 @@ class Room:
         self.created = time.monotonic()  # young rooms are not swept: their first socket is on its way
         self.remote_seen: dict[str, float] = {}
         self.location: dict[str, Any] | None = None  # the driver's page: where a follower (re)joins
-        self.shown_charts: set[str] = set()  # the SU's charts on the shared screen
-        self.suggestions: dict[str, dict[str, Any]] = {}  # open ones, for a page that (re)loads
-        self.control_requested = False  # other process -> when its presence last came
+        # Durable state a (re)loading page needs, from the store, so a restart keeps it.
+        self.shown_charts: set[str] = set(session.shown_charts)  # the SU's charts on the shared screen
+        self.suggestions: dict[str, dict[str, Any]] = {  # the open ones
+            sid: {"suggestion_id": sid, "topic_id": topic, "section_id": section} for sid, (topic, section) in session.suggested.items()
+        }
+        self.control_requested = session.control_requested
 
     # ------------------------------------------------------------ state
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from realtime.client import LiveClient
+from tests.conftest import free_port
+from tests.realtime.conftest import ServerThread, build_app
+
 
 async def test_control_handover_and_stale_epoch(live):
     sid, su, worker = await live.pair()
@@ -88,3 +92,29 @@ async def test_unlinking_drops_the_worker(live):
         await asyncio.sleep(0.05)
     assert worker.closed and worker.closed[0] == 4010
     assert su.closed is None  # the SU stays in their own session
+
+
+async def test_open_suggestions_shown_charts_and_a_control_request_survive_a_server_restart(live):
+    sid, su, worker = await live.pair()
+    await worker.durable("SuggestionMade", {"suggestion_id": "s-open", "topic_id": "health", "section_id": None})
+    await worker.durable("SuggestionMade", {"suggestion_id": "s-gone", "topic_id": "me", "section_id": None})
+    assert (await su.durable("SuggestionDismissed", {"suggestion_id": "s-gone"}))["type"] == "ack"
+    assert (await su.durable("ChartShown", {"tracker_id": "sleep"}))["type"] == "ack"
+    assert (await worker.durable("ControlRequested", {}))["type"] == "ack"
+    await su.close()
+    await worker.close()
+    live.server.stop()
+
+    app = build_app(live.settings)
+    server = ServerThread(app, free_port())
+    server.start()
+    try:
+        back = LiveClient(f"ws://127.0.0.1:{server.port}", sid, token=live.token("sam"))
+        welcome = await back.connect()
+        state = welcome["payload"]
+        assert state["suggestions"] == [{"suggestion_id": "s-open", "topic_id": "health", "section_id": None}]
+        assert state["shown_charts"] == ["sleep"]
+        assert state["control_requested"] is True
+        await back.close()
+    finally:
+        server.stop()
