@@ -105,10 +105,13 @@ class _PostgresKeys:
         import psycopg
         from psycopg.sql import SQL, Identifier
 
-        self._conn = psycopg.connect(url.split("?")[0], autocommit=True)
+        from core.log import pg_setup_lock
+
         self._table = SQL("{}.person_keys").format(Identifier(schema))
-        self._conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
-        self._conn.execute(SQL("CREATE TABLE IF NOT EXISTS {} (su_id uuid PRIMARY KEY, wrapped bytea NOT NULL)").format(self._table))
+        with pg_setup_lock(url) as ddl:
+            ddl.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+            ddl.execute(SQL("CREATE TABLE IF NOT EXISTS {} (su_id uuid PRIMARY KEY, wrapped bytea NOT NULL)").format(self._table))
+        self._conn = psycopg.connect(url.split("?")[0], autocommit=True)
         self._sql = SQL
         self._lock = threading.Lock()
 

@@ -7,7 +7,8 @@ resume and exports use.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.application import Application
@@ -29,11 +30,31 @@ class EventLog(Application):
         return [(n.id, to_event(n)) for n in notifications]
 
 
-def open_log(settings: Settings) -> EventLog:
-    """The event log for these settings, creating the PostgreSQL schema if needed."""
-    if settings.backend == "postgres" and settings.postgres_schema != "public":
-        import psycopg
+_SETUP_LOCK = 0x7A6E_D3E5  # any fixed number: the advisory lock that serialises our DDL
 
-        with psycopg.connect(settings.database_url.split("?")[0], autocommit=True) as conn:
+
+@contextmanager
+def pg_setup_lock(url: str) -> Iterator[Any]:
+    """Hold a cluster-wide lock while creating schemas and tables.
+
+    Two processes starting at once on an empty database would otherwise both run
+    CREATE ... IF NOT EXISTS and one fails on the system catalogue's unique index.
+    """
+    import psycopg
+
+    with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        try:
+            yield conn
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+
+
+def open_log(settings: Settings) -> EventLog:
+    """The event log for these settings, creating the PostgreSQL schema and tables if needed."""
+    if settings.backend != "postgres":
+        return EventLog(env=settings.eventsourcing_env())
+    with pg_setup_lock(settings.database_url) as conn:
+        if settings.postgres_schema != "public":
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.postgres_schema}"')
-    return EventLog(env=settings.eventsourcing_env())
+        return EventLog(env=settings.eventsourcing_env())

@@ -70,3 +70,34 @@ def test_two_writers_on_one_journey_lose_nothing(store_settings):
     finally:
         a.close()
         b.close()
+
+
+def test_processes_starting_together_on_an_empty_postgres_schema_all_come_up(postgres_url, tmp_path):
+    """Several server processes (here threads, each with its own connections) create the
+    same schemas and tables at the same moment: none fails on the catalogue."""
+    from core.keystore import KeyStore
+    from core.log import open_log
+    from tests.conftest import drop_pg_schema, fresh_pg_schema, make_settings
+
+    url, schema = fresh_pg_schema(postgres_url)
+    settings = make_settings(tmp_path, url)
+    start, errors = threading.Barrier(4), []
+
+    def come_up() -> None:
+        try:
+            start.wait()
+            log, keys = open_log(settings), KeyStore(settings)
+            log.close()
+            keys.close()
+        except Exception as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=come_up) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+    finally:
+        drop_pg_schema(postgres_url, schema)
