@@ -18,6 +18,7 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from core.log import pg_setup_lock
 from core.settings import Settings
 
 _CACHE_SECONDS = 2.0  # short, so that an erasure in another process takes effect quickly
@@ -104,8 +105,6 @@ class _PostgresKeys:
     def __init__(self, url: str, schema: str):
         import psycopg
         from psycopg.sql import SQL, Identifier
-
-        from core.log import pg_setup_lock
 
         self._table = SQL("{}.person_keys").format(Identifier(schema))
         with pg_setup_lock(url) as ddl:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 
 from core.settings import Settings
 
@@ -19,6 +19,13 @@ from core.settings import Settings
 class EventLog(Application):
     name = "tandem"  # PostgreSQL tables are tandem_events and tandem_receipts
     is_snapshotting_enabled = False
+
+    def find(self, aggregate_id: Any) -> Any | None:
+        """The aggregate as stored now, or None if there is none with that id."""
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
 
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0

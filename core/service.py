@@ -231,17 +231,8 @@ class Tandem:
         self.writer.submit(Pending(key=None, build=build)).result(30)
         return A.account_id(username)
 
-    def _read(self, aggregate_id: UUID) -> Any | None:
-        """An aggregate as stored now (the writer's cache is for the writer alone)."""
-        from eventsourcing.application import AggregateNotFoundError
-
-        try:
-            return self.log.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-
     def account(self, user_id: UUID) -> A.Account | None:
-        agg = self._read(user_id)
+        agg = self.log.find(user_id)
         return agg if isinstance(agg, A.Account) else None
 
     def authenticate(self, username: str, password: str) -> A.Account | None:
@@ -285,7 +276,7 @@ class Tandem:
         return self.writer.submit(Pending(key=None, build=build)).result(30)
 
     def is_linked(self, worker_id: UUID, su_id: UUID) -> bool:
-        link = self._read(A.link_id(worker_id, su_id))
+        link = self.log.find(A.link_id(worker_id, su_id))
         return bool(link and link.active)
 
     def start_session(self, actor: Actor, su_id: UUID | None = None, *, worker_id: UUID | None = None, same_device: bool = False) -> UUID:
@@ -321,7 +312,7 @@ class Tandem:
         return session_id
 
     def session(self, session_id: UUID) -> A.JointSession | None:
-        agg = self._read(session_id)
+        agg = self.log.find(session_id)
         return agg if isinstance(agg, A.JointSession) else None
 
     async def audit(self, actor: Actor, subject_id: UUID | None, resource: str, *, allowed: bool, reason: str = "") -> Recorded:

@@ -114,15 +114,11 @@ class GroupCommitWriter:
 
     def load(self, aggregate_id: UUID) -> Any | None:
         """The aggregate as committed (do not change it: WriteContext works on a copy)."""
-        from eventsourcing.application import AggregateNotFoundError
-
         agg = self._cache.get(aggregate_id)
         if agg is None:
-            try:
-                agg = self.app.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                return None
-            self.remember(agg)
+            agg = self.app.find(aggregate_id)
+            if agg is not None:
+                self.remember(agg)
         return agg
 
     def remember(self, agg: Any) -> None:

@@ -35,11 +35,10 @@ class Room:
         self.uuid = session.id
         self.worker_id = str(session.worker_id)
         self.su_id = str(session.su_id)
-        self.holder = str(session.control_holder)
-        self.epoch = session.control_epoch
-        self.mirroring = session.mirroring
-        self.present = {str(u) for u in session.present}
-        self.ended = session.ended
+        # The session's durable state (control, mirroring, who is present, suggestions,
+        # charts shown): loaded from the store and moved on by each committed event, so
+        # a restart or a second process sees the same.
+        self.session = session
         self.conns: dict[int, Conn] = {}
         self.presence = Presence(hub.grace)
         self._joining: set[str] = set()
@@ -49,26 +48,43 @@ class Room:
         self.created = time.monotonic()  # young rooms are not swept: their first socket is on its way
         self.remote_seen: dict[str, float] = {}
         self.location: dict[str, Any] | None = None  # the driver's page: where a follower (re)joins
-        # Durable state a (re)loading page needs, from the store, so a restart keeps it.
-        self.shown_charts: set[str] = set(session.shown_charts)  # the SU's charts on the shared screen
-        self.suggestions: dict[str, dict[str, Any]] = {  # the open ones
-            sid: {"suggestion_id": sid, "topic_id": topic, "section_id": section} for sid, (topic, section) in session.suggested.items()
-        }
-        self.control_requested = session.control_requested
 
     # ------------------------------------------------------------ state
+
+    @property
+    def holder(self) -> str:
+        return str(self.session.control_holder)
+
+    @property
+    def epoch(self) -> int:
+        return self.session.control_epoch
+
+    @property
+    def ended(self) -> bool:
+        return self.session.ended
+
+    @property
+    def present(self) -> set[str]:
+        return {str(u) for u in self.session.present}
+
+    @property
+    def shown_charts(self) -> set[str]:
+        return self.session.shown_charts
 
     def state(self) -> dict[str, Any]:
         return {
             "worker_id": self.worker_id,
             "su_id": self.su_id,
             "control": {"holder": self.holder, "epoch": self.epoch},
-            "mirroring": self.mirroring,
+            "mirroring": self.session.mirroring,
             "ended": self.ended,
             "location": self.location,
             "shown_charts": sorted(self.shown_charts),
-            "suggestions": list(self.suggestions.values()),
-            "control_requested": self.control_requested,
+            "suggestions": [
+                {"suggestion_id": sid, "topic_id": topic, "section_id": section}
+                for sid, (topic, section) in self.session.suggested.items()
+            ],
+            "control_requested": self.session.control_requested,
             "participants": self.presence.view(),
         }
 
@@ -247,33 +263,13 @@ class Room:
 
     def on_event(self, item: Item) -> None:
         """A committed event of this session, from the tail, in log order."""
-        ev, name = item.event, type(item.event).__name__
-        if name == "ControlHandedOver":
-            if ev.epoch > self.epoch:  # the room may have loaded a newer state than the tail has reached
-                self.holder, self.epoch = str(ev.to_user), ev.epoch
-            self.control_requested = False
-        elif name == "ControlRequested":
-            self.control_requested = True
-        elif name == "ControlRefused":
-            self.control_requested = False
-        elif name == "SuggestionMade":
-            self.suggestions[ev.suggestion_id] = {"suggestion_id": ev.suggestion_id, "topic_id": ev.topic_id, "section_id": ev.section_id}
-        elif name in ("SuggestionAccepted", "SuggestionDismissed"):
-            self.suggestions.pop(ev.suggestion_id, None)
-        elif name == "MirroringPaused":
-            self.mirroring = False
-        elif name == "MirroringResumed":
-            self.mirroring = True
-        elif name == "ParticipantJoined":
-            self.present.add(str(ev.user_id))
-        elif name == "ParticipantLeft":
-            self.present.discard(str(ev.user_id))
-        elif name == "SessionEnded":
-            self.ended = True
-        elif name == "ChartShown":
-            self.shown_charts.add(ev.tracker_id)
-        elif name == "ChartHidden":
-            self.shown_charts.discard(ev.tracker_id)
+        ev = item.event
+        if isinstance(ev, A.JointSession.Event) and ev.originator_version > self.session.version:
+            # Older events are already in the state the room was loaded with. Not
+            # ev.mutate(): that refuses a gap, and events committed while the room was
+            # loading reach it only if the tail had not yet passed them.
+            ev.apply(self.session)
+            self.session.version = ev.originator_version
         assert item.frame is not None
         for conn in list(self.conns.values()):
             conn.send_durable(item.position, item.frame)
