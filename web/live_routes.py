@@ -320,11 +320,10 @@ async def shown_chart(request: Request, actor: Actor) -> Response:
         tracker = request.app.state.content.tracker(tid)
     except KeyError:
         raise errors.not_found("chart") from None
-    if actor.user_id != s.su_id:
-        hub = getattr(request.app.state, "live_hub", None)
-        room = hub.rooms.get(str(s.id)) if hub else None
-        if s.ended or room is None or tid not in room.shown_charts:
-            raise errors.forbidden("That chart is not on the shared screen.")
+    # The session as stored, not this process's room: the page may be served by a
+    # server process that holds no room for it.
+    if actor.user_id != s.su_id and (s.ended or tid not in s.shown_charts):
+        raise errors.forbidden("That chart is not on the shared screen.")
     series = await asyncio.to_thread(request.app.state.projections.trackers.series, s.su_id, tid)
     parts = [f"<h3>{tracker.title}</h3>"]
     for w in charts.weeks(series)[:1]:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.realtime.conftest import PASSWORDS
+from tests.web.conftest import csrf_of
 
 
 async def _token(c: httpx.AsyncClient, who: str) -> str:
@@ -91,3 +92,18 @@ async def test_tandem_join_cli_speaks_the_protocol(live):
             await asyncio.wait_for(proc.wait(), 10)
         except asyncio.TimeoutError:
             proc.kill()
+
+
+async def test_the_worker_sees_an_su_chart_only_while_it_is_on_the_shared_screen(live):
+    sid, su, worker = await live.pair()
+    chart = f"/sessions/{sid}/charts/sleep"
+    async with httpx.AsyncClient(base_url=live.base) as c:  # the worker's browser, logged in
+        csrf = csrf_of((await c.get("/login")).text)
+        r = await c.post("/login", data={"csrf": csrf, "username": "wendy", "password": PASSWORDS["wendy"]})
+        assert r.status_code == 303
+        assert (await c.get(chart)).status_code == 403
+        assert (await su.durable("ChartShown", {"tracker_id": "sleep"}))["type"] == "ack"
+        r = await c.get(chart)
+        assert r.status_code == 200 and ("<svg" in r.text or "No entries yet." in r.text)
+        assert (await su.durable("ChartHidden", {"tracker_id": "sleep"}))["type"] == "ack"
+        assert (await c.get(chart)).status_code == 403
