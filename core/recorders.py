@@ -111,16 +111,23 @@ class PostgresRecorder(PostgresApplicationRecorder):
             ).format(schema=Identifier(self.datastore.schema), table=self._receipts)
         )
 
-    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        super()._insert_events(curs, stored_events, **kwargs)
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        # After the events, under the same table lock and inside the library's block that
+        # syncs the pipeline, so a duplicate receipt raises IntegrityError there. (Written
+        # first, from `_insert_events`, its error sometimes surfaced as "pipeline aborted"
+        # instead: retried for 2 s, then reported as an outage, and it left psycopg
+        # believing in a prepared statement the server never made.) A cursor of its
+        # own, as `curs` still holds the RETURNING rows the library reads next.
+        super()._insert_stored_events(curs, stored_events, **kwargs)
         receipts: Sequence[Receipt] = kwargs.get("receipts", ())
         if receipts:
-            curs.executemany(
-                SQL("INSERT INTO {schema}.{table} VALUES (%s, %s, %s, %s, %s)").format(
-                    schema=Identifier(self.datastore.schema), table=self._receipts
-                ),
-                [tuple(r) for r in receipts],
-            )
+            with curs.connection.cursor() as receipts_curs:
+                receipts_curs.executemany(
+                    SQL("INSERT INTO {schema}.{table} VALUES (%s, %s, %s, %s, %s)").format(
+                        schema=Identifier(self.datastore.schema), table=self._receipts
+                    ),
+                    [tuple(r) for r in receipts],
+                )
 
     def find_acks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Ack]:
         if not keys:
