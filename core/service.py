@@ -254,7 +254,7 @@ class Tandem:
             raise InvalidField("is not a service user", "su_id")
 
         def build(ctx: WriteContext) -> list[Any]:
-            existing = ctx.get(A.link_id(worker_id, su_id))
+            existing = ctx.edit(A.link_id(worker_id, su_id))
             if existing is None:
                 link = A.CaseloadLink._create(A.CaseloadLink.Linked, id=A.link_id(worker_id, su_id), worker_id=worker_id, su_id=su_id, by=by)
                 return list(link.collect_events())
@@ -267,7 +267,7 @@ class Tandem:
 
     def unlink(self, worker_id: UUID, su_id: UUID, by: UUID) -> Recorded:
         def build(ctx: WriteContext) -> list[Any]:
-            link = ctx.get(A.link_id(worker_id, su_id))
+            link = ctx.edit(A.link_id(worker_id, su_id))
             if link is None or not link.active:
                 raise Conflict("not linked", "su_id")
             link.trigger_event(A.CaseloadLink.Unlinked, by=by)
@@ -319,7 +319,7 @@ class Tandem:
         """Record that `actor` looked at (or was refused) someone else's data."""
 
         def build(ctx: WriteContext) -> list[Any]:
-            trail = ctx.get(A.audit_id(actor.user_id))
+            trail = ctx.edit(A.audit_id(actor.user_id))
             if trail is None:
                 raise Forbidden("no such account", "actor")
             trail.trigger_event(
@@ -348,7 +348,7 @@ class Tandem:
 
     def _account_event(self, user_id: UUID, event: type, **fields: Any) -> Recorded:
         def build(ctx: WriteContext) -> list[Any]:
-            account = ctx.get(user_id)
+            account = ctx.edit(user_id)
             if not isinstance(account, A.Account):
                 raise InvalidField("no such account", "user_id")
             account.trigger_event(event, **fields)

@@ -35,36 +35,54 @@ class WriteContext:
     """What a pending write may read while it builds its events.
 
     Aggregates changed earlier in the same batch are seen with those changes, so
-    two hand-overs of control in one batch get consecutive epochs.
+    two hand-overs of control in one batch get consecutive epochs. Reads share the
+    writer's cached aggregate; it is copied only when something changes it (`edit`,
+    or a new event for it in `apply`), so a failed batch never leaves a half-applied
+    change in the cache and the common case, checking a session or a link, copies
+    nothing (copying the session on every write was a tenth of the server's time).
     """
 
     def __init__(self, writer: GroupCommitWriter):
         self._w = writer
-        self._overlay: dict[UUID, Any] = {}
+        self._read: dict[UUID, Any] = {}  # shared with the cache: never mutate
+        self._overlay: dict[UUID, Any] = {}  # this batch's own copies
         self._versions: dict[UUID, int] = {}
 
     def get(self, aggregate_id: UUID) -> Any | None:
+        """The aggregate as this batch sees it, for reading only."""
         if aggregate_id in self._overlay:
             return self._overlay[aggregate_id]
-        agg = self._w.load(aggregate_id)
-        if agg is not None:
-            agg = copy.deepcopy(agg)
-            self._overlay[aggregate_id] = agg
-        return agg
+        if aggregate_id not in self._read:
+            agg = self._w.load(aggregate_id)
+            if agg is None:
+                return None
+            self._read[aggregate_id] = agg
+        return self._read[aggregate_id]
+
+    def edit(self, aggregate_id: UUID) -> Any | None:
+        """A private copy to trigger events on."""
+        if aggregate_id not in self._overlay:
+            agg = self.get(aggregate_id)
+            if agg is None:
+                return None
+            self._overlay[aggregate_id] = copy.deepcopy(agg)
+        return self._overlay[aggregate_id]
 
     def next_version(self, stream_id: UUID) -> int:
         """The version for a new event on a stream that is appended to without loading it."""
-        if stream_id in self._overlay:
-            return self._overlay[stream_id].version + 1
+        if stream_id in self._overlay or stream_id in self._read:
+            return self.get(stream_id).version + 1
         if stream_id not in self._versions:
             self._versions[stream_id] = self._w.last_version(stream_id)
         self._versions[stream_id] += 1
         return self._versions[stream_id]
 
     def apply(self, event: Any) -> None:
-        agg = self._overlay.get(event.originator_id)
-        # Events made with trigger_event() have already been applied to the overlay.
-        if agg is not None and agg.version < event.originator_version:
+        if event.originator_id not in self._read and event.originator_id not in self._overlay:
+            return
+        agg = self.edit(event.originator_id)
+        # Events made with trigger_event() have already been applied to the copy.
+        if agg.version < event.originator_version:
             event.mutate(agg)
 
     def commit(self) -> None:
