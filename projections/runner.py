@@ -34,6 +34,10 @@ ALL: tuple[type[Projection], ...] = (Directory, Progress, Trackers, Sessions, En
 NEW = "__new"  # suffix of the tables (and tracking row) a rebuild writes into
 BATCH = int(os.environ.get("TANDEM_PROJECTION_BATCH", "1000"))
 REBUILD_BATCH = int(os.environ.get("TANDEM_PROJECTION_REBUILD_BATCH", "2000"))
+# After catching up, gather commits for this long before the next batch, unless someone
+# waits for a position (`wait_for`). A batch per commit cost more than the events in it
+# (tracking rows, a transaction) and, holding the GIL, tripled live-session latency.
+COALESCE_S = float(os.environ.get("TANDEM_PROJECTION_COALESCE_S", "0.2"))
 
 
 @dataclass
@@ -70,6 +74,7 @@ class ProjectionSet:
         self._positions: dict[str, int] = {}  # committed and current-version only
         self._cond = threading.Condition()
         self._wake = threading.Event()
+        self._hurry = threading.Event()  # someone is waiting in wait_for: no gathering pause
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._subscription: Any = None
@@ -118,6 +123,7 @@ class ProjectionSet:
 
     def stop(self) -> None:
         self._stop.set()
+        self._hurry.set()
         if self._subscription is not None:
             try:
                 self._subscription.stop()
@@ -142,6 +148,7 @@ class ProjectionSet:
     def _follow(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
+            self._hurry.clear()
             try:
                 n = self.step()
             except Exception:
@@ -151,6 +158,7 @@ class ProjectionSet:
                 continue
             if n < self.batch_size:
                 self._wake.wait(self.poll_s)  # the commit signal or NOTIFY wakes us; polling is the fallback
+                self._hurry.wait(COALESCE_S)
 
     def _listen(self) -> None:
         """PostgreSQL: the library's LISTEN/NOTIFY subscription is our wake-up call."""
@@ -362,6 +370,10 @@ class ProjectionSet:
         """Block until the projections (all, or `names`) have applied `position`."""
         wanted = list(names or self.projections)
         with self._cond:
+            if all(self._positions.get(n, -1) >= position for n in wanted):
+                return True
+            self._hurry.set()
+            self._wake.set()
             return self._cond.wait_for(lambda: all(self._positions.get(n, -1) >= position for n in wanted), timeout)
 
     def status(self) -> dict[str, dict[str, Any]]:
