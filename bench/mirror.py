@@ -273,7 +273,7 @@ async def bench_tandem(mode: str, n: int, duration: float, args: argparse.Namesp
         procs.append(p1)
         b = a
         if mode == "redis":
-            p2, b = start_uvicorn(env)  # one at a time: the projection views still create their tables unlocked
+            p2, b = start_uvicorn(env)
             procs.append(p2)
         su_urls = [f"{a}/ws/sessions/{s}" for s in sids]
         worker_urls = [f"{b}/ws/sessions/{s}" for s in sids]

@@ -88,7 +88,7 @@ class ProjectionSet:
     def prepare(self) -> list[str]:
         """Create missing tables; return the projections whose stored version is not the code's."""
         stale = []
-        with self.store.connect() as conn:
+        with self.store.ddl_lock(), self.store.connect() as conn:
             tracked = {r["name"]: r for r in conn.query(f"SELECT name, version FROM {TRACKING}")}
             for name, p in self.projections.items():
                 if name not in tracked:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.log import pg_setup_lock
 from core.settings import Settings
 
 TRACKING = "tracking"
@@ -49,8 +50,20 @@ class ViewStore:
                 f"host={env['POSTGRES_HOST']} port={env['POSTGRES_PORT']} dbname={env['POSTGRES_DBNAME']} "
                 f"user={env['POSTGRES_USER']}" + (f" password={env['POSTGRES_PASSWORD']}" if env.get("POSTGRES_PASSWORD") else "")
             )
-        with self.connect() as conn:
+        with self.ddl_lock(), self.connect() as conn:
+            if self.backend == "postgres":
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             self.create_meta(conn)
+
+    @contextmanager
+    def ddl_lock(self) -> Iterator[None]:
+        """PostgreSQL: create schemas and tables under the cluster-wide setup lock, so
+        server processes starting together on an empty database all come up."""
+        if self.backend != "postgres":
+            yield
+            return
+        with pg_setup_lock(self.conninfo):
+            yield
 
     # ------------------------------------------------------------ connections
 
@@ -75,7 +88,6 @@ class ViewStore:
         from psycopg.rows import dict_row
 
         raw = psycopg.connect(self.conninfo, autocommit=True, row_factory=dict_row)
-        raw.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
         raw.execute(f'SET search_path TO "{self.schema}"')
         return Conn(raw, "postgres")
 

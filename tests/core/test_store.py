@@ -75,9 +75,11 @@ def test_two_writers_on_one_journey_lose_nothing(store_settings):
 
 def test_processes_starting_together_on_an_empty_postgres_schema_all_come_up(postgres_url, tmp_path):
     """Several server processes (here threads, each with its own connections) create the
-    same schemas and tables at the same moment: none fails on the catalogue."""
+    same schemas and tables (event log, keys, projection views) at the same moment: none
+    fails on the catalogue."""
     from core.keystore import KeyStore
     from core.log import open_log
+    from projections import ProjectionSet
     from tests.conftest import drop_pg_schema, fresh_pg_schema, make_settings
 
     url, schema = fresh_pg_schema(postgres_url)
@@ -87,7 +89,9 @@ def test_processes_starting_together_on_an_empty_postgres_schema_all_come_up(pos
     def come_up() -> None:
         try:
             start.wait()
-            log, keys = open_log(settings), KeyStore(settings)
+            log, keys, views = open_log(settings), KeyStore(settings), ProjectionSet(settings)
+            views.prepare()
+            views.close()
             log.close()
             keys.close()
         except Exception as exc:
