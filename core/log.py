@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.utils import get_topic
 
 from core.settings import Settings
 
@@ -26,6 +28,12 @@ class EventLog(Application):
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+
+    def stream(self, aggregate_id: UUID, event_classes: Sequence[type]) -> list[Any]:
+        """One aggregate's events of these classes, oldest first, decoding only those
+        (a service user's journey holds thousands of other actions)."""
+        stored = self.recorder.select_stream(aggregate_id, [get_topic(cls) for cls in event_classes])
+        return [self.mapper.to_domain_event(s) for s in stored]
 
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0

@@ -80,6 +80,16 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
                     found[(row[0], row[1])] = Ack(row[2], row[3])
         return found
 
+    def select_stream(self, originator_id: UUID, topics: Sequence[str]) -> list[StoredEvent]:
+        """One aggregate's events with these topics, oldest first; the others are not read out."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT originator_version, topic, state FROM {self.events_table_name} "
+                f"WHERE originator_id = ? AND topic IN ({', '.join('?' * len(topics))}) ORDER BY originator_version",
+                [originator_id.hex, *topics],
+            )
+            return [StoredEvent(originator_id, row[0], row[1], row[2]) for row in c.fetchall()]
+
     def last_version(self, originator_id: UUID) -> int:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
@@ -147,6 +157,17 @@ class PostgresRecorder(PostgresApplicationRecorder):
             curs.execute(statement, ([k[0] for k in keys], [k[1] for k in keys]))
             rows = curs.fetchall()
         return {(r["actor_id"], r["client_event_id"]): Ack(r["notification_id"], r["event_id"]) for r in rows}
+
+    def select_stream(self, originator_id: UUID, topics: Sequence[str]) -> list[StoredEvent]:
+        """One aggregate's events with these topics, oldest first; the others are not read out."""
+        statement = SQL(
+            "SELECT originator_version, topic, state FROM {schema}.{events} "
+            "WHERE originator_id = %s AND topic = ANY(%s) ORDER BY originator_version"
+        ).format(schema=Identifier(self.datastore.schema), events=Identifier(self.events_table_name))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (originator_id, list(topics)))
+            rows = curs.fetchall()
+        return [StoredEvent(originator_id, r["originator_version"], r["topic"], bytes(r["state"])) for r in rows]
 
     def last_version(self, originator_id: UUID) -> int:
         statement = SQL("SELECT MAX(originator_version) AS v FROM {schema}.{events} WHERE originator_id = %s").format(

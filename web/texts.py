@@ -1,8 +1,9 @@
 """The SU's saved free text (answers, worksheet items), decrypted for display.
 
 The projections deliberately never store answer text, so this reads the SU's own
-journey stream (one indexed query on one aggregate, not a scan of the log) and
-keeps only the newest answer per question and the live worksheet items.
+journey stream (one indexed query on one aggregate, not a scan of the log; only the
+answer and worksheet events are decoded) and keeps only the newest answer per
+question and the live worksheet items.
 Decryption uses the SU's key; after erasure the text reads as None.
 """
 
@@ -35,8 +36,8 @@ class Item:
     changed_at: datetime | None = None
 
 
-def _events(tandem: Tandem, su_id: UUID) -> list[Any]:
-    return list(tandem.log.events.get(A.journey_id(su_id)))
+def _events(tandem: Tandem, su_id: UUID, *classes: type) -> list[Any]:
+    return tandem.log.stream(A.journey_id(su_id), classes)
 
 
 def _text(tandem: Tandem, su_id: UUID, sealed: dict) -> str:
@@ -45,8 +46,8 @@ def _text(tandem: Tandem, su_id: UUID, sealed: dict) -> str:
 
 def answers(tandem: Tandem, su_id: UUID, question_ids: set[str] | None = None) -> dict[str, Answer]:
     newest: dict[str, Any] = {}
-    for ev in _events(tandem, su_id):
-        if isinstance(ev, A.Journey.AnswerSaved) and (question_ids is None or ev.question_id in question_ids):
+    for ev in _events(tandem, su_id, A.Journey.AnswerSaved):
+        if question_ids is None or ev.question_id in question_ids:
             newest[ev.question_id] = ev
     return {q: Answer(q, _text(tandem, su_id, ev.answer), ev.timestamp) for q, ev in newest.items()}
 
@@ -54,9 +55,7 @@ def answers(tandem: Tandem, su_id: UUID, question_ids: set[str] | None = None) -
 def worksheet_items(tandem: Tandem, su_id: UUID, worksheet_ids: set[str] | None = None) -> dict[str, list[Item]]:
     """worksheet id -> its current items, oldest first (each change and removal is its own event)."""
     live: dict[tuple[str, str], Item] = {}
-    for ev in _events(tandem, su_id):
-        if not isinstance(ev, (A.Journey.WorksheetItemAdded, A.Journey.WorksheetItemChanged, A.Journey.WorksheetItemRemoved)):
-            continue
+    for ev in _events(tandem, su_id, A.Journey.WorksheetItemAdded, A.Journey.WorksheetItemChanged, A.Journey.WorksheetItemRemoved):
         if worksheet_ids is not None and ev.worksheet_id not in worksheet_ids:
             continue
         key = (ev.worksheet_id, ev.item_id)

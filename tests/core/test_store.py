@@ -127,3 +127,20 @@ def test_a_retried_client_event_id_gets_its_first_acknowledgement_every_time(tan
     assert slow <= 3, f"{slow} of 30 retries were answered only after the store's retry loop"
     opened = [e for _, e in tandem.read(0, 10_000) if isinstance(e, A.Journey.TopicOpened)]
     assert len(opened) == 1
+
+
+def test_a_journey_is_read_back_by_event_kind_oldest_first(tandem):
+    """Pages showing saved answers read only the answer events of one journey (an SU's
+    journey holds thousands of other actions), upcasting old ones like any read."""
+    su = tandem.register("sam", "Sam", "service_user", "correct horse")
+    actor = Actor(su, "service_user")
+    for i in range(3):
+        tandem.record_blocking(actor, Command("SectionViewed", {"section_id": "me-summary"}, f"view-{i:04d}"))
+        tandem.record_blocking(actor, Command("AnswerSaved", {"question_id": "me/q1", "answer": f"draft {i}"}, f"answer-{i:04d}"))
+    answers = tandem.log.stream(A.journey_id(su), [A.Journey.AnswerSaved])
+    assert [type(e) for e in answers] == [A.Journey.AnswerSaved] * 3
+    assert [tandem.reveal(su, e.answer) for e in answers] == ["draft 0", "draft 1", "draft 2"]
+    assert [e.originator_version for e in answers] == sorted(e.originator_version for e in answers)
+    both = tandem.log.stream(A.journey_id(su), [A.Journey.AnswerSaved, A.Journey.SectionViewed])
+    assert len(both) == 6
+    assert tandem.log.stream(A.journey_id(uuid4()), [A.Journey.AnswerSaved]) == []
