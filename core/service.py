@@ -246,6 +246,28 @@ class Tandem:
             return None
         return account
 
+    def change_password(self, user_id: UUID, current: str, new: str) -> Recorded:
+        """The account holder's own change. The current password must match; every
+        session (other devices included) ends in the same write, as after a lost phone."""
+        account = self.account(user_id)
+        if account is None or self.authenticate(account.username, current) is None:
+            raise Forbidden("is not your current password", "current_password")
+        if not 8 <= len(new) <= 1024:
+            raise InvalidField("must be 8 to 1024 characters", "new_password")
+        if new == current:
+            raise InvalidField("must differ from the current password", "new_password")
+        pw_hash = _hasher.hash(new)
+
+        def build(ctx: WriteContext) -> list[Any]:
+            acc = ctx.edit(user_id)
+            if not isinstance(acc, A.Account) or acc.password_hash != account.password_hash:
+                raise Conflict("the password was changed meanwhile; please try again", "current_password")
+            acc.trigger_event(A.Account.PasswordChanged, password_hash=pw_hash)
+            acc.trigger_event(A.Account.LoggedOutEverywhere)
+            return list(acc.collect_events())
+
+        return self.writer.submit(Pending(key=None, build=build)).result(30)
+
     def link(self, worker_id: UUID, su_id: UUID, by: UUID) -> Recorded:
         worker, su = self.account(worker_id), self.account(su_id)
         if worker is None or worker.role != "worker":

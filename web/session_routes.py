@@ -1,4 +1,4 @@
-"""Log in, log out, log out everywhere (HTML forms and their JSON twins)."""
+"""Log in, log out, log out everywhere, change password (HTML forms and their JSON twins)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from core.commands import Actor
+from core.errors import CommandError, Forbidden
 from web import csrf, errors, ratelimit
 from web.auth import end_session, start_session
 from web.guard import form_body, guarded, json_body
@@ -77,7 +78,47 @@ async def logout_everywhere(request: Request, actor: Actor) -> Response:
 
 @guarded(roles={"service_user", "worker", "researcher", "admin"})
 async def account_page(request: Request, actor: Actor) -> Response:
-    return render(request, "account.html")
+    return render(request, "account.html", {"changed": request.query_params.get("password") == "changed"})
+
+
+async def _change_password(request: Request, actor: Actor, current: object, new: object) -> int:
+    """Change the password, then give this device a fresh session (every other one has
+    ended). Wrong current passwords count towards the log-in limit."""
+    if not isinstance(current, str) or not isinstance(new, str) or not current:
+        raise errors.WebError(422, "invalid_field", "Please enter your current password and a new one.", "current_password")
+    tandem = request.app.state.tandem
+    limiter: ratelimit.LoginLimiter = request.app.state.login_limiter
+    address = request.client.host if request.client else "unknown"
+    username = tandem.account(actor.user_id).username
+    blocked = limiter.blocked(username, address)
+    if blocked:
+        kind, wait = blocked
+        raise errors.WebError(429, "rate_limited", ratelimit.message(kind, wait), headers={"Retry-After": str(wait)})
+    try:
+        rec = await asyncio.to_thread(tandem.change_password, actor.user_id, current[:1024], new)  # argon2 twice: slow on purpose
+    except Forbidden:
+        limiter.failed(username, address)
+        raise errors.WebError(400, "bad_credentials", "That is not your current password.", "current_password") from None
+    except CommandError as e:
+        raise errors.from_command(e) from None
+    limiter.succeeded(username)
+    start_session(request, actor.user_id, actor.role)
+    return rec.position
+
+
+@guarded(roles={"service_user", "worker", "researcher", "admin"}, mutates=True)
+async def change_password_form(request: Request, actor: Actor) -> Response:
+    form = await form_body(request)
+    try:
+        if form.get("new_password", "") != form.get("new_password_again", ""):
+            raise errors.WebError(422, "invalid_field", "The two new passwords are not the same.", "new_password_again")
+        await _change_password(request, actor, form.get("current_password", ""), form.get("new_password", ""))
+    except errors.WebError as e:
+        if e.status == 429:
+            raise
+        message = e.message if e.field != "new_password" else f"The new password {e.message}."
+        return render(request, "account.html", {"password_error": message, "password_field": e.field}, status_code=e.status)
+    return RedirectResponse("/account?password=changed", status_code=303)
 
 
 # ------------------------------------------------------------------ JSON
@@ -116,14 +157,23 @@ async def api_logout_everywhere(request: Request, actor: Actor) -> Response:
     return JSONResponse({"ok": True, "position": rec.position})
 
 
+@guarded(roles={"service_user", "worker", "researcher", "admin"}, mutates=True)
+async def api_change_password(request: Request, actor: Actor) -> Response:
+    body = await json_body(request)
+    position = await _change_password(request, actor, body.get("current_password"), body.get("new_password"))
+    return JSONResponse({"ok": True, "position": position, "csrf": request.session["csrf"]})
+
+
 routes = [
     Route("/login", login_page, methods=["GET"]),
     Route("/login", login_form, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/logout-everywhere", logout_everywhere, methods=["POST"]),
     Route("/account", account_page, methods=["GET"]),
+    Route("/account/password", change_password_form, methods=["POST"]),
     Route("/api/session", api_session, methods=["GET"]),
     Route("/api/login", api_login, methods=["POST"]),
     Route("/api/logout", api_logout, methods=["POST"]),
     Route("/api/logout-everywhere", api_logout_everywhere, methods=["POST"]),
+    Route("/api/account/password", api_change_password, methods=["POST"]),
 ]

@@ -82,10 +82,15 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/logout"): Entry(ALL, plain("/logout"), mutates=True, ends_session=True),
     ("POST", "/logout-everywhere"): Entry(LOGGED_IN, plain("/logout-everywhere"), mutates=True, ends_session=True),
     ("GET", "/account"): Entry(LOGGED_IN, plain("/account")),
+    # A wrong current password: reaching the check is what "allowed" means here.
+    ("POST", "/account/password"): Entry(LOGGED_IN, lambda c, r: ("/account/password", {"data": {
+        "current_password": "not-it-at-all", "new_password": "whatever-new-1", "new_password_again": "whatever-new-1"}}), mutates=True, ok=frozenset({400})),
     ("GET", "/api/session"): Entry(ALL, plain("/api/session")),
     ("POST", "/api/login"): Entry(ALL, lambda c, r: ("/api/login", {"json": {"username": f"nobody{next(_n)}", "password": "wrong-password"}}), mutates=True, ok=frozenset({401})),
     ("POST", "/api/logout"): Entry(ALL, plain("/api/logout"), mutates=True, ends_session=True),
     ("POST", "/api/logout-everywhere"): Entry(LOGGED_IN, plain("/api/logout-everywhere"), mutates=True, ends_session=True),
+    ("POST", "/api/account/password"): Entry(LOGGED_IN, lambda c, r: ("/api/account/password", {"json": {
+        "current_password": "not-it-at-all", "new_password": "whatever-new-1"}}), mutates=True, ok=frozenset({400})),
     ("GET", "/"): Entry(ALL, plain("/")),
     ("GET", "/topics/{topic_id}"): Entry(frozenset({SU}), plain("/topics/recovery")),
     ("GET", "/topics/{topic_id}/{slug}"): Entry(frozenset({SU}), plain("/topics/recovery/hope")),

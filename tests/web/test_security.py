@@ -65,6 +65,64 @@ def test_log_out_everywhere_ends_other_sessions(sqlite_site: Site) -> None:
     assert again.get("/api/topics").status_code == 200
 
 
+def _log_in(site: Site, username: str, password: str) -> int:
+    c = site.client()
+    token = csrf_of(c.get("/login").text)
+    return c.post("/login", data={"csrf": token, "username": username, "password": password}).status_code
+
+
+def test_changing_the_password_ends_other_sessions_and_keeps_this_one(sqlite_site: Site) -> None:
+    phone, _ = sqlite_site.login("sam")
+    laptop, token = sqlite_site.login("sam")
+    time.sleep(0.01)
+    new = "a-longer-new-pass"
+    r = laptop.post("/account/password", data={"csrf": token, "current_password": PASSWORDS["sam"], "new_password": new, "new_password_again": new})
+    assert r.status_code == 303 and r.headers["location"] == "/account?password=changed"
+    page = laptop.get(r.headers["location"])
+    assert page.status_code == 200 and "Your password is changed" in page.text
+    assert laptop.get("/api/topics").status_code == 200  # this device stays logged in
+    assert phone.get("/api/topics").status_code == 401  # the other one does not
+    assert _log_in(sqlite_site, "sam", PASSWORDS["sam"]) == 400
+    assert _log_in(sqlite_site, "sam", new) == 303
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "says"),
+    [
+        ({"current_password": "not-the-password", "new_password": "a-longer-new-pass", "new_password_again": "a-longer-new-pass"}, 400, "not your current password"),
+        ({"current_password": PASSWORDS["sam"], "new_password": "a-longer-new-pass", "new_password_again": "a-different-pass"}, 422, "not the same"),
+        ({"current_password": PASSWORDS["sam"], "new_password": "short", "new_password_again": "short"}, 422, "at least 8") ,
+        ({"current_password": PASSWORDS["sam"], "new_password": PASSWORDS["sam"], "new_password_again": PASSWORDS["sam"]}, 422, "must differ"),
+    ],
+)
+def test_a_refused_password_change_says_why_and_changes_nothing(sqlite_site: Site, form: dict, status: int, says: str) -> None:
+    phone, _ = sqlite_site.login("sam")
+    laptop, token = sqlite_site.login("sam")
+    r = laptop.post("/account/password", data={"csrf": token, **form})
+    assert r.status_code == status and says in r.text, r.text
+    assert 'aria-invalid="true"' in r.text  # the field at fault is marked
+    assert phone.get("/api/topics").status_code == 200 and laptop.get("/api/topics").status_code == 200
+    assert _log_in(sqlite_site, "sam", PASSWORDS["sam"]) == 303
+
+
+def test_password_change_api_and_its_guess_limit(sqlite_site: Site) -> None:
+    c, token = sqlite_site.login("wendy")
+    headers = {"X-CSRF-Token": token}
+    r = c.post("/api/account/password", json={"current_password": 12, "new_password": None}, headers=headers)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_field"
+    for _ in range(5):
+        r = c.post("/api/account/password", json={"current_password": "a-wrong-guess", "new_password": "whatever-new-1"}, headers=headers)
+        assert r.status_code == 400 and r.json()["error"] == {"code": "bad_credentials", "field": "current_password", "message": "That is not your current password."}
+    # Guessing is limited like logging in: even the right password now waits.
+    r = c.post("/api/account/password", json={"current_password": PASSWORDS["wendy"], "new_password": "whatever-new-1"}, headers=headers)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    other, other_token = sqlite_site.login("walt")
+    r = other.post("/api/account/password", json={"current_password": PASSWORDS["walt"], "new_password": "walts-new-pass"}, headers={"X-CSRF-Token": other_token})
+    assert r.status_code == 200 and r.json()["ok"] is True and r.json()["position"] > 0
+    assert other.get("/api/caseload").status_code == 200  # the fresh cookie works
+    assert _log_in(sqlite_site, "walt", "walts-new-pass") == 303
+
+
 def test_login_rate_limit_per_account_with_clear_message(sqlite_site: Site) -> None:
     c = sqlite_site.client()
     token = csrf_of(c.get("/login").text)
