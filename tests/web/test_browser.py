@@ -159,6 +159,16 @@ def test_sam_uses_tandem_alone(server: tuple[str, Path], chromium_path: str) -> 
         expect(worker.get_by_role("heading", level=1)).to_have_text("My caseload")
         expect(worker.locator('form[action="/sessions"] button')).to_contain_text("Start joint session")
         worker.screenshot(path=str(SHOTS / "caseload-1280x800.png"), full_page=True)
+
+        # Wendy changes her password; Sam's browser is untouched, hers stays logged in.
+        worker.goto(base + "/account")
+        worker.get_by_label("Current password").fill("wendy-demo-pass")
+        worker.get_by_label("New password (at least 8 characters)").fill("wendys-own-pass")
+        worker.get_by_label("New password again").fill("wendys-own-pass")
+        worker.get_by_role("button", name="Change password").click()
+        expect(worker.get_by_role("status")).to_contain_text("Your password is changed")
+        worker.goto(base + "/caseload")
+        expect(worker.get_by_role("heading", level=1)).to_have_text("My caseload")
         browser.close()
 
     _check_store(var_dir)
