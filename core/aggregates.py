@@ -90,6 +90,15 @@ class Account(Aggregate):
         def apply(self, account: Account) -> None:
             account.password_hash = self.password_hash
 
+    class PasswordReset(Aggregate.Event):
+        """An admin set a new password (someone forgot theirs)."""
+
+        password_hash: str
+        by: UUID
+
+        def apply(self, account: Account) -> None:
+            account.password_hash = self.password_hash
+
     class LoggedOutEverywhere(Aggregate.Event):
         def apply(self, account: Account) -> None:
             account.sessions_revoked_at = self.timestamp

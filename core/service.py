@@ -252,17 +252,26 @@ class Tandem:
         account = self.account(user_id)
         if account is None or self.authenticate(account.username, current) is None:
             raise Forbidden("is not your current password", "current_password")
-        if not 8 <= len(new) <= 1024:
-            raise InvalidField("must be 8 to 1024 characters", "new_password")
         if new == current:
             raise InvalidField("must differ from the current password", "new_password")
+        return self._set_password(user_id, new, "new_password", A.Account.PasswordChanged, expect_hash=account.password_hash)
+
+    def reset_password(self, user_id: UUID, new: str, by: UUID) -> Recorded:
+        """An admin sets a new password for someone who forgot theirs; their sessions end."""
+        return self._set_password(user_id, new, "password", A.Account.PasswordReset, by=by)
+
+    def _set_password(self, user_id: UUID, new: str, field: str, event: type, expect_hash: str | None = None, **fields: Any) -> Recorded:
+        if not 8 <= len(new) <= 1024:
+            raise InvalidField("must be 8 to 1024 characters", field)
         pw_hash = _hasher.hash(new)
 
         def build(ctx: WriteContext) -> list[Any]:
             acc = ctx.edit(user_id)
-            if not isinstance(acc, A.Account) or acc.password_hash != account.password_hash:
+            if not isinstance(acc, A.Account) or acc.erased:
+                raise InvalidField("no such account", "user_id")
+            if expect_hash is not None and acc.password_hash != expect_hash:
                 raise Conflict("the password was changed meanwhile; please try again", "current_password")
-            acc.trigger_event(A.Account.PasswordChanged, password_hash=pw_hash)
+            acc.trigger_event(event, password_hash=pw_hash, **fields)
             acc.trigger_event(A.Account.LoggedOutEverywhere)
             return list(acc.collect_events())
 

@@ -1,6 +1,8 @@
-"""The admin's page: create accounts, link and unlink workers and service users.
+"""The admin's page: create accounts, link and unlink workers and service users, and
+manage an account (a new password for someone who forgot theirs, deactivation, erasure).
 
-Admins never read answers: nothing here touches a journey.
+Admins never read answers: nothing here touches a journey. Erasure destroys the
+person's key, so their answers and worksheet items become unreadable everywhere.
 """
 
 from __future__ import annotations
@@ -61,7 +63,15 @@ async def admin_page(request: Request, actor: Actor) -> Response:
     links = [(w, su) for w in d.accounts(role="worker") for su in d.caseload(w["user_id"])]
     return render(request, "admin.html", {"accounts": accounts, "links": links, "roles": ROLES,
                                           "workers": d.accounts(role="worker"), "sus": d.accounts(role="service_user"),
-                                          "message": request.query_params.get("done", "")})
+                                          "me_id": str(actor.user_id), "message": DONE.get(request.query_params.get("done", ""), "")})
+
+
+DONE = {
+    "1": "Done.",
+    "password": "New password set and their sessions ended. Give it to them in person; they can change it under My account.",
+    "deactivated": "Account deactivated: it can no longer log in, and its sessions have ended.",
+    "erased": "Erased: their key is destroyed, so their answers and worksheet items can no longer be read by anyone.",
+}
 
 
 async def _form_action(request: Request, work: Any) -> Response:
@@ -76,7 +86,7 @@ async def _form_action(request: Request, work: Any) -> Response:
 
 def _admin_ctx(request: Request) -> dict[str, Any]:
     d = _directory(request)
-    return {"accounts": d.accounts(), "links": [(w, su) for w in d.accounts(role="worker") for su in d.caseload(w["user_id"])],
+    return {"me_id": str(request.session.get("uid", "")), "accounts": d.accounts(), "links": [(w, su) for w in d.accounts(role="worker") for su in d.caseload(w["user_id"])],
             "roles": ROLES, "workers": d.accounts(role="worker"), "sus": d.accounts(role="service_user")}
 
 
@@ -99,6 +109,51 @@ async def link_form(request: Request, actor: Actor) -> Response:
 @guarded(roles=ADMIN, mutates=True)
 async def unlink_form(request: Request, actor: Actor) -> Response:
     return await _form_action(request, _link(request, actor, await form_body(request), unlink=True))
+
+
+async def _manage(request: Request, actor: Actor, action: str) -> Response:
+    """One account action from the accounts table; the admin cannot lock themself out."""
+    user_id = access.parse_uuid(request.path_params["user_id"], "user_id")
+    form = await form_body(request)
+    tandem = request.app.state.tandem
+
+    async def work() -> None:
+        account = tandem.account(user_id)
+        if account is None or account.erased:
+            raise errors.WebError(404, "not_found", "There is no such account.", "user_id")
+        if action != "password" and user_id == actor.user_id:
+            raise errors.WebError(422, "invalid_field", "You cannot do this to your own account.", "user_id")
+        if action == "password":
+            rec = await asyncio.to_thread(tandem.reset_password, user_id, form.get("password", ""), actor.user_id)
+        elif action == "deactivated":
+            rec = await asyncio.to_thread(tandem.deactivate, user_id, actor.user_id)
+        else:
+            if account.role != "service_user":
+                raise errors.WebError(422, "invalid_field", "Only service users have free text to erase; deactivate this account instead.", "user_id")
+            if form.get("confirm", "").strip().lower() != account.username.lower():
+                raise errors.WebError(422, "invalid_field", f"Type the username ({account.username}) to confirm the erasure.", "confirm")
+            rec = await asyncio.to_thread(tandem.erase, user_id, actor.user_id)
+        await asyncio.to_thread(request.app.state.projections.wait_for, rec.position, 2.0)
+
+    response = await _form_action(request, work())
+    if response.status_code == 303:
+        return RedirectResponse(f"/admin?done={action}", status_code=303)
+    return response
+
+
+@guarded(roles=ADMIN, mutates=True)
+async def reset_password_form(request: Request, actor: Actor) -> Response:
+    return await _manage(request, actor, "password")
+
+
+@guarded(roles=ADMIN, mutates=True)
+async def deactivate_form(request: Request, actor: Actor) -> Response:
+    return await _manage(request, actor, "deactivated")
+
+
+@guarded(roles=ADMIN, mutates=True)
+async def erase_form(request: Request, actor: Actor) -> Response:
+    return await _manage(request, actor, "erased")
 
 
 # ------------------------------------------------------------------ JSON
@@ -132,6 +187,9 @@ routes = [
     Route("/admin/accounts", create_account, methods=["POST"]),
     Route("/admin/links", link_form, methods=["POST"]),
     Route("/admin/unlink", unlink_form, methods=["POST"]),
+    Route("/admin/accounts/{user_id}/password", reset_password_form, methods=["POST"]),
+    Route("/admin/accounts/{user_id}/deactivate", deactivate_form, methods=["POST"]),
+    Route("/admin/accounts/{user_id}/erase", erase_form, methods=["POST"]),
     Route("/api/admin/accounts", api_accounts, methods=["GET"]),
     Route("/api/admin/accounts", api_create_account, methods=["POST"]),
     Route("/api/admin/links", api_link, methods=["POST"]),

@@ -107,6 +107,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/admin/accounts"): Entry(frozenset({AD}), lambda c, r: ("/admin/accounts", {"data": new_user()}), mutates=True),
     ("POST", "/admin/links"): Entry(frozenset({AD}), lambda c, r: ("/admin/links", {"data": {"worker_id": c.id("walt"), "su_id": c.id("sam")}}), mutates=True),
     ("POST", "/admin/unlink"): Entry(frozenset({AD}), lambda c, r: ("/admin/unlink", {"data": {"worker_id": c.id("walt"), "su_id": c.id("sam")}}), mutates=True),
+    # Refused by validation even for the admin (422), so the run's accounts stay as they are.
+    ("POST", "/admin/accounts/{user_id}/password"): Entry(frozenset({AD}), lambda c, r: (f"/admin/accounts/{c.id('sue')}/password", {"data": {"password": "short"}}), mutates=True, ok=frozenset({422})),
+    ("POST", "/admin/accounts/{user_id}/deactivate"): Entry(frozenset({AD}), lambda c, r: (f"/admin/accounts/{c.id('adam')}/deactivate", {}), mutates=True, ok=frozenset({422})),
+    ("POST", "/admin/accounts/{user_id}/erase"): Entry(frozenset({AD}), lambda c, r: (f"/admin/accounts/{c.id('sue')}/erase", {"data": {"confirm": "not-sue"}}), mutates=True, ok=frozenset({422})),
     ("GET", "/api/admin/accounts"): Entry(frozenset({AD}), plain("/api/admin/accounts")),
     ("POST", "/api/admin/accounts"): Entry(frozenset({AD}), lambda c, r: ("/api/admin/accounts", {"json": new_user()}), mutates=True),
     ("POST", "/api/admin/links"): Entry(frozenset({AD}), lambda c, r: ("/api/admin/links", {"json": {"worker_id": c.id("walt"), "su_id": c.id("sam")}}), mutates=True),
