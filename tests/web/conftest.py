@@ -69,6 +69,12 @@ class Site:
         assert r.status_code == 303, r.text
         return c, csrf_of(c.get("/account").text)
 
+    def log_in_status(self, username: str, password: str) -> int:
+        """The status a fresh log-in with these credentials gets (303 in, 400 refused)."""
+        c = self.client()
+        token = csrf_of(c.get("/login").text)
+        return c.post("/login", data={"csrf": token, "username": username, "password": password}).status_code
+
     @property
     def tandem(self) -> Tandem:
         return self.app.state.tandem

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 from core import aggregates as A
 from core.commands import Actor, Command
-from tests.web.conftest import PASSWORDS, Site, csrf_of
-
-
-def _log_in(site: Site, username: str, password: str) -> int:
-    c = site.client()
-    token = csrf_of(c.get("/login").text)
-    return c.post("/login", data={"csrf": token, "username": username, "password": password}).status_code
+from tests.web.conftest import PASSWORDS, Site
 
 
 def test_admin_sets_a_new_password_for_someone_who_forgot_theirs(sqlite_site: Site) -> None:
@@ -22,14 +16,14 @@ def test_admin_sets_a_new_password_for_someone_who_forgot_theirs(sqlite_site: Si
     assert r.status_code == 303 and r.headers["location"] == "/admin?done=password"
     assert "New password set and their sessions ended" in admin.get(r.headers["location"]).text
     assert sue.get("/api/topics").status_code == 401  # her old session has ended
-    assert _log_in(sqlite_site, "sue", PASSWORDS["sue"]) == 400
-    assert _log_in(sqlite_site, "sue", "sues-fresh-start") == 303
+    assert sqlite_site.log_in_status("sue", PASSWORDS["sue"]) == 400
+    assert sqlite_site.log_in_status("sue", "sues-fresh-start") == 303
     [reset] = [e for _, e in sqlite_site.tandem.read(0, 100_000) if isinstance(e, A.Account.PasswordReset)]
     assert reset.originator_id == sue_id and reset.by == sqlite_site.ids["adam"]
     # Too short: said clearly, nothing changes.
     r = admin.post(f"/admin/accounts/{sue_id}/password", data={"csrf": token, "password": "short"})
     assert r.status_code == 422 and "must be 8 to 1024 characters" in r.text
-    assert _log_in(sqlite_site, "sue", "sues-fresh-start") == 303
+    assert sqlite_site.log_in_status("sue", "sues-fresh-start") == 303
 
 
 def test_admin_deactivates_an_account_but_not_their_own(sqlite_site: Site) -> None:
@@ -41,7 +35,7 @@ def test_admin_deactivates_an_account_but_not_their_own(sqlite_site: Site) -> No
     r = admin.post(f"/admin/accounts/{sqlite_site.ids['walt']}/deactivate", data={"csrf": token})
     assert r.status_code == 303
     assert walt.get("/api/caseload").status_code == 401
-    assert _log_in(sqlite_site, "walt", PASSWORDS["walt"]) == 400
+    assert sqlite_site.log_in_status("walt", PASSWORDS["walt"]) == 400
     page = admin.get("/admin").text
     row = page[page.index("<th scope=\"row\">walt</th>"):]
     assert row[: row.index("</tr>")].count("inactive") == 1
@@ -62,7 +56,7 @@ def test_admin_erases_a_service_users_free_text_only_when_confirmed(sqlite_site:
     r = admin.post(f"/admin/accounts/{sue_id}/erase", data={"csrf": token, "confirm": "Sue"})
     assert r.status_code == 303 and "can no longer be read" in admin.get(r.headers["location"]).text
     assert t.reveal(sue_id, saved.answer) is None
-    assert _log_in(sqlite_site, "sue", PASSWORDS["sue"]) == 400
+    assert sqlite_site.log_in_status("sue", PASSWORDS["sue"]) == 400
     # Gone is gone: a second erasure finds no such account.
     r = admin.post(f"/admin/accounts/{sue_id}/erase", data={"csrf": token, "confirm": "sue"})
     assert r.status_code == 404

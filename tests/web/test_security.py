@@ -65,12 +65,6 @@ def test_log_out_everywhere_ends_other_sessions(sqlite_site: Site) -> None:
     assert again.get("/api/topics").status_code == 200
 
 
-def _log_in(site: Site, username: str, password: str) -> int:
-    c = site.client()
-    token = csrf_of(c.get("/login").text)
-    return c.post("/login", data={"csrf": token, "username": username, "password": password}).status_code
-
-
 def test_changing_the_password_ends_other_sessions_and_keeps_this_one(sqlite_site: Site) -> None:
     phone, _ = sqlite_site.login("sam")
     laptop, token = sqlite_site.login("sam")
@@ -82,8 +76,8 @@ def test_changing_the_password_ends_other_sessions_and_keeps_this_one(sqlite_sit
     assert page.status_code == 200 and "Your password is changed" in page.text
     assert laptop.get("/api/topics").status_code == 200  # this device stays logged in
     assert phone.get("/api/topics").status_code == 401  # the other one does not
-    assert _log_in(sqlite_site, "sam", PASSWORDS["sam"]) == 400
-    assert _log_in(sqlite_site, "sam", new) == 303
+    assert sqlite_site.log_in_status("sam", PASSWORDS["sam"]) == 400
+    assert sqlite_site.log_in_status("sam", new) == 303
 
 
 @pytest.mark.parametrize(
@@ -102,7 +96,7 @@ def test_a_refused_password_change_says_why_and_changes_nothing(sqlite_site: Sit
     assert r.status_code == status and says in r.text, r.text
     assert 'aria-invalid="true"' in r.text  # the field at fault is marked
     assert phone.get("/api/topics").status_code == 200 and laptop.get("/api/topics").status_code == 200
-    assert _log_in(sqlite_site, "sam", PASSWORDS["sam"]) == 303
+    assert sqlite_site.log_in_status("sam", PASSWORDS["sam"]) == 303
 
 
 def test_password_change_api_and_its_guess_limit(sqlite_site: Site) -> None:
@@ -120,7 +114,7 @@ def test_password_change_api_and_its_guess_limit(sqlite_site: Site) -> None:
     r = other.post("/api/account/password", json={"current_password": PASSWORDS["walt"], "new_password": "walts-new-pass"}, headers={"X-CSRF-Token": other_token})
     assert r.status_code == 200 and r.json()["ok"] is True and r.json()["position"] > 0
     assert other.get("/api/caseload").status_code == 200  # the fresh cookie works
-    assert _log_in(sqlite_site, "walt", "walts-new-pass") == 303
+    assert sqlite_site.log_in_status("walt", "walts-new-pass") == 303
 
 
 def test_login_rate_limit_per_account_with_clear_message(sqlite_site: Site) -> None:
