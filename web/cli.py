@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 import time
+from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -100,8 +101,42 @@ def _users(args: argparse.Namespace) -> int:
         elif args.users_cmd == "logout-everywhere":
             t.log_out_everywhere(account_id(args.username))
             print(f"every session of {args.username} has ended")
+        elif args.users_cmd in ("reset-password", "deactivate", "erase"):
+            return _manage(t, args)
     finally:
         t.close()
+    return 0
+
+
+def _manage(t: Any, args: argparse.Namespace) -> int:
+    """The server console's way in when no admin can log in (an admin who forgot their password)."""
+    from core.aggregates import account_id
+    from core.errors import CommandError
+
+    account = t.account(account_id(args.username))
+    if account is None or account.erased:
+        print(f"no account {args.username!r}", file=sys.stderr)
+        return 1
+    by = account_id(args.by) if args.by else account.id  # an operator at the console acts as the account itself
+    try:
+        if args.users_cmd == "reset-password":
+            t.reset_password(account.id, args.password, by)
+            print(f"new password set for {args.username}; their sessions have ended")
+        elif args.users_cmd == "deactivate":
+            t.deactivate(account.id, by)
+            print(f"{args.username} is deactivated")
+        elif account.role != "service_user":
+            print("only service users have free text to erase; deactivate this account instead", file=sys.stderr)
+            return 1
+        elif args.yes != args.username:
+            print(f"to erase everything {args.username} wrote, repeat their username: --yes {args.username}", file=sys.stderr)
+            return 1
+        else:
+            t.erase(account.id, by)
+            print(f"{args.username}'s key is destroyed: their answers and worksheet items can no longer be read")
+    except CommandError as e:
+        print(f"{e.field}: {e.message}" if e.field else e.message, file=sys.stderr)
+        return 1
     return 0
 
 
@@ -147,6 +182,17 @@ def build_parser() -> argparse.ArgumentParser:
     lo = usub.add_parser("logout-everywhere", help="end every session of an account (e.g. a lost phone)")
     lo.add_argument("username")
     lo.set_defaults(func=_users)
+    rp = usub.add_parser("reset-password", help="set a new password for someone who forgot theirs (their sessions end)")
+    rp.add_argument("username")
+    rp.add_argument("--password", required=True)
+    de = usub.add_parser("deactivate", help="stop an account from logging in (its sessions end)")
+    de.add_argument("username")
+    er = usub.add_parser("erase", help="destroy a service user's key: their free text becomes unreadable everywhere")
+    er.add_argument("username")
+    er.add_argument("--yes", metavar="USERNAME", help="the username again, to confirm")
+    for p_ in (rp, de, er):
+        p_.add_argument("--by", help="the admin doing it (default: recorded as the account itself)")
+        p_.set_defaults(func=_users)
 
     # Packages that bring their own commands.
     for module in ("content.cli", "projections.cli", "realtime.cli"):

@@ -34,3 +34,29 @@ def test_seed_then_tail_shows_the_events(tmp_path):
 def test_several_workers_need_postgres_and_redis(tmp_path):
     result = tandem("serve", "--workers", "2", var_dir=tmp_path)
     assert result.returncode == 2 and "PostgreSQL" in result.stderr
+
+
+def test_the_console_can_reset_a_forgotten_password_deactivate_and_erase(tmp_path):
+    """When no admin can log in (an admin who forgot theirs), the server's console can act."""
+    from core import settings as settings_mod
+    from core.aggregates import account_id
+    from core.service import Tandem
+
+    assert tandem("seed-demo", var_dir=tmp_path).returncode == 0
+    reset = tandem("users", "reset-password", "adam", "--password", "adams-new-pass", var_dir=tmp_path)
+    assert reset.returncode == 0 and "new password set for adam" in reset.stdout
+    short = tandem("users", "reset-password", "adam", "--password", "short", var_dir=tmp_path)
+    assert short.returncode == 1 and "8 to 1024" in short.stderr
+    refused = tandem("users", "erase", "sam", var_dir=tmp_path)
+    assert refused.returncode == 1 and "--yes sam" in refused.stderr
+    assert tandem("users", "erase", "wendy", "--yes", "wendy", var_dir=tmp_path).returncode == 1  # a worker: deactivate instead
+    assert tandem("users", "deactivate", "rita", "--by", "adam", var_dir=tmp_path).returncode == 0
+    erased = tandem("users", "erase", "sam", "--yes", "sam", "--by", "adam", var_dir=tmp_path)
+    assert erased.returncode == 0 and "can no longer be read" in erased.stdout
+    t = Tandem(settings_mod.load(tandem_var_dir=str(tmp_path)))
+    try:
+        assert t.authenticate("adam", "adams-new-pass") is not None and t.authenticate("adam", "adam-demo-pass") is None
+        assert t.authenticate("rita", "rita-demo-pass") is None
+        assert t.account(account_id("sam")).erased
+    finally:
+        t.close()
