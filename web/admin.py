@@ -111,49 +111,72 @@ async def unlink_form(request: Request, actor: Actor) -> Response:
     return await _form_action(request, _link(request, actor, await form_body(request), unlink=True))
 
 
-async def _manage(request: Request, actor: Actor, action: str) -> Response:
-    """One account action from the accounts table; the admin cannot lock themself out."""
+async def _manage(request: Request, actor: Actor, action: str, data: dict[str, Any]) -> int:
+    """One account action ("password", "deactivated", "erased"); returns its log position.
+    The admin cannot lock themself out."""
     user_id = access.parse_uuid(request.path_params["user_id"], "user_id")
-    form = await form_body(request)
     tandem = request.app.state.tandem
+    account = tandem.account(user_id)
+    if account is None or account.erased:
+        raise errors.WebError(404, "not_found", "There is no such account.", "user_id")
+    if action != "password" and user_id == actor.user_id:
+        raise errors.WebError(422, "invalid_field", "You cannot do this to your own account.", "user_id")
+    text = {k: v if isinstance(v, str) else "" for k, v in data.items()}
+    if action == "password":
+        rec = await asyncio.to_thread(tandem.reset_password, user_id, text.get("password", ""), actor.user_id)
+    elif action == "deactivated":
+        rec = await asyncio.to_thread(tandem.deactivate, user_id, actor.user_id)
+    else:
+        if account.role != "service_user":
+            raise errors.WebError(422, "invalid_field", "Only service users have free text to erase; deactivate this account instead.", "user_id")
+        if text.get("confirm", "").strip().lower() != account.username.lower():
+            raise errors.WebError(422, "invalid_field", f"Type the username ({account.username}) to confirm the erasure.", "confirm")
+        rec = await asyncio.to_thread(tandem.erase, user_id, actor.user_id)
+    await asyncio.to_thread(request.app.state.projections.wait_for, rec.position, 2.0)
+    return rec.position
 
-    async def work() -> None:
-        account = tandem.account(user_id)
-        if account is None or account.erased:
-            raise errors.WebError(404, "not_found", "There is no such account.", "user_id")
-        if action != "password" and user_id == actor.user_id:
-            raise errors.WebError(422, "invalid_field", "You cannot do this to your own account.", "user_id")
-        if action == "password":
-            rec = await asyncio.to_thread(tandem.reset_password, user_id, form.get("password", ""), actor.user_id)
-        elif action == "deactivated":
-            rec = await asyncio.to_thread(tandem.deactivate, user_id, actor.user_id)
-        else:
-            if account.role != "service_user":
-                raise errors.WebError(422, "invalid_field", "Only service users have free text to erase; deactivate this account instead.", "user_id")
-            if form.get("confirm", "").strip().lower() != account.username.lower():
-                raise errors.WebError(422, "invalid_field", f"Type the username ({account.username}) to confirm the erasure.", "confirm")
-            rec = await asyncio.to_thread(tandem.erase, user_id, actor.user_id)
-        await asyncio.to_thread(request.app.state.projections.wait_for, rec.position, 2.0)
 
-    response = await _form_action(request, work())
+async def _manage_form(request: Request, actor: Actor, action: str) -> Response:
+    response = await _form_action(request, _manage(request, actor, action, await form_body(request)))
     if response.status_code == 303:
         return RedirectResponse(f"/admin?done={action}", status_code=303)
     return response
 
 
+async def _manage_json(request: Request, actor: Actor, action: str) -> Response:
+    body = await json_body(request) if action != "deactivated" else {}
+    position = await _manage(request, actor, action, body)
+    return JSONResponse({"user_id": request.path_params["user_id"], "done": action, "position": position})
+
+
 @guarded(roles=ADMIN, mutates=True)
 async def reset_password_form(request: Request, actor: Actor) -> Response:
-    return await _manage(request, actor, "password")
+    return await _manage_form(request, actor, "password")
 
 
 @guarded(roles=ADMIN, mutates=True)
 async def deactivate_form(request: Request, actor: Actor) -> Response:
-    return await _manage(request, actor, "deactivated")
+    return await _manage_form(request, actor, "deactivated")
 
 
 @guarded(roles=ADMIN, mutates=True)
 async def erase_form(request: Request, actor: Actor) -> Response:
-    return await _manage(request, actor, "erased")
+    return await _manage_form(request, actor, "erased")
+
+
+@guarded(roles=ADMIN, mutates=True)
+async def api_reset_password(request: Request, actor: Actor) -> Response:
+    return await _manage_json(request, actor, "password")
+
+
+@guarded(roles=ADMIN, mutates=True)
+async def api_deactivate(request: Request, actor: Actor) -> Response:
+    return await _manage_json(request, actor, "deactivated")
+
+
+@guarded(roles=ADMIN, mutates=True)
+async def api_erase(request: Request, actor: Actor) -> Response:
+    return await _manage_json(request, actor, "erased")
 
 
 # ------------------------------------------------------------------ JSON
@@ -194,4 +217,7 @@ routes = [
     Route("/api/admin/accounts", api_create_account, methods=["POST"]),
     Route("/api/admin/links", api_link, methods=["POST"]),
     Route("/api/admin/unlink", api_unlink, methods=["POST"]),
+    Route("/api/admin/accounts/{user_id}/password", api_reset_password, methods=["POST"]),
+    Route("/api/admin/accounts/{user_id}/deactivate", api_deactivate, methods=["POST"]),
+    Route("/api/admin/accounts/{user_id}/erase", api_erase, methods=["POST"]),
 ]

@@ -17,6 +17,7 @@ ERR = {"$ref": "#/components/responses/Error"}
 OBJ: dict[str, Any] = {"type": "object"}
 STR = {"type": "string"}
 BOOL = {"type": "boolean"}
+UUID_STR = {"type": "string", "format": "uuid"}
 CID = {"type": "string", "minLength": 8, "maxLength": 100, "description": "client-generated event id; a retry is recorded once"}
 ACK = {"$ref": "#/components/schemas/Ack"}
 
@@ -73,6 +74,12 @@ OPS: list[tuple[str, str, str, str, dict[str, Any] | None, int, dict[str, Any], 
      _body({"worker_id": {"type": "string", "format": "uuid"}, "su_id": {"type": "string", "format": "uuid"}}, ["worker_id", "su_id"]), 200, OBJ, []),
     ("post", "/api/admin/unlink", "Unlink a worker from a service user", "admin",
      _body({"worker_id": {"type": "string", "format": "uuid"}, "su_id": {"type": "string", "format": "uuid"}}, ["worker_id", "su_id"]), 200, OBJ, []),
+    ("post", "/api/admin/accounts/{user_id}/password", "Set a new password for someone who forgot theirs (their sessions end)", "admin",
+     _body({"password": {"type": "string", "minLength": 8, "maxLength": 1024}}, ["password"]), 200, OBJ, [_path_param("user_id", UUID_STR)]),
+    ("post", "/api/admin/accounts/{user_id}/deactivate", "Stop an account from logging in (not your own)", "admin", None, 200, OBJ,
+     [_path_param("user_id", UUID_STR)]),
+    ("post", "/api/admin/accounts/{user_id}/erase", "Destroy a service user's key after confirming their username: their free text becomes unreadable",
+     "admin", _body({"confirm": STR}, ["confirm"]), 200, OBJ, [_path_param("user_id", UUID_STR)]),
 ]
 
 MUTATING_NOTE = "State-changing calls need the header X-CSRF-Token (from GET /api/session)."

@@ -60,3 +60,23 @@ def test_admin_erases_a_service_users_free_text_only_when_confirmed(sqlite_site:
     # Gone is gone: a second erasure finds no such account.
     r = admin.post(f"/admin/accounts/{sue_id}/erase", data={"csrf": token, "confirm": "sue"})
     assert r.status_code == 404
+
+
+def test_the_same_actions_as_json(sqlite_site: Site) -> None:
+    admin, token = sqlite_site.login("adam")
+    headers = {"X-CSRF-Token": token}
+    sue, walt = sqlite_site.ids["sue"], sqlite_site.ids["walt"]
+    r = admin.post(f"/api/admin/accounts/{sue}/password", json={"password": 12345678}, headers=headers)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "password"
+    r = admin.post(f"/api/admin/accounts/{sue}/password", json={"password": "sues-fresh-start"}, headers=headers)
+    assert r.status_code == 200 and r.json()["done"] == "password" and r.json()["position"] > 0
+    assert sqlite_site.log_in_status("sue", "sues-fresh-start") == 303
+    r = admin.post("/api/admin/accounts/not-a-uuid/deactivate", headers=headers)
+    assert r.status_code == 404
+    r = admin.post(f"/api/admin/accounts/{walt}/deactivate", headers=headers)
+    assert r.status_code == 200 and sqlite_site.log_in_status("walt", PASSWORDS["walt"]) == 400
+    r = admin.post(f"/api/admin/accounts/{sue}/erase", json={"confirm": "walt"}, headers=headers)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "confirm"
+    r = admin.post(f"/api/admin/accounts/{sue}/erase", json={"confirm": "sue"}, headers=headers)
+    assert r.status_code == 200 and sqlite_site.tandem.account(sue).erased
+    assert admin.post(f"/api/admin/accounts/{sue}/erase", json={"confirm": "sue"}, headers=headers).status_code == 404
