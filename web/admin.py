@@ -149,34 +149,15 @@ async def _manage_json(request: Request, actor: Actor, action: str) -> Response:
     return JSONResponse({"user_id": request.path_params["user_id"], "done": action, "position": position})
 
 
-@guarded(roles=ADMIN, mutates=True)
-async def reset_password_form(request: Request, actor: Actor) -> Response:
-    return await _manage_form(request, actor, "password")
+def _manage_route(action: str, as_json: bool) -> Any:
+    """The form or JSON endpoint for one account action."""
 
+    @guarded(roles=ADMIN, mutates=True)
+    async def handler(request: Request, actor: Actor) -> Response:
+        return await (_manage_json if as_json else _manage_form)(request, actor, action)
 
-@guarded(roles=ADMIN, mutates=True)
-async def deactivate_form(request: Request, actor: Actor) -> Response:
-    return await _manage_form(request, actor, "deactivated")
-
-
-@guarded(roles=ADMIN, mutates=True)
-async def erase_form(request: Request, actor: Actor) -> Response:
-    return await _manage_form(request, actor, "erased")
-
-
-@guarded(roles=ADMIN, mutates=True)
-async def api_reset_password(request: Request, actor: Actor) -> Response:
-    return await _manage_json(request, actor, "password")
-
-
-@guarded(roles=ADMIN, mutates=True)
-async def api_deactivate(request: Request, actor: Actor) -> Response:
-    return await _manage_json(request, actor, "deactivated")
-
-
-@guarded(roles=ADMIN, mutates=True)
-async def api_erase(request: Request, actor: Actor) -> Response:
-    return await _manage_json(request, actor, "erased")
+    handler.__name__ = f"{'api_' if as_json else ''}manage_{action}"
+    return handler
 
 
 # ------------------------------------------------------------------ JSON
@@ -210,14 +191,14 @@ routes = [
     Route("/admin/accounts", create_account, methods=["POST"]),
     Route("/admin/links", link_form, methods=["POST"]),
     Route("/admin/unlink", unlink_form, methods=["POST"]),
-    Route("/admin/accounts/{user_id}/password", reset_password_form, methods=["POST"]),
-    Route("/admin/accounts/{user_id}/deactivate", deactivate_form, methods=["POST"]),
-    Route("/admin/accounts/{user_id}/erase", erase_form, methods=["POST"]),
+    Route("/admin/accounts/{user_id}/password", _manage_route("password", as_json=False), methods=["POST"]),
+    Route("/admin/accounts/{user_id}/deactivate", _manage_route("deactivated", as_json=False), methods=["POST"]),
+    Route("/admin/accounts/{user_id}/erase", _manage_route("erased", as_json=False), methods=["POST"]),
     Route("/api/admin/accounts", api_accounts, methods=["GET"]),
     Route("/api/admin/accounts", api_create_account, methods=["POST"]),
     Route("/api/admin/links", api_link, methods=["POST"]),
     Route("/api/admin/unlink", api_unlink, methods=["POST"]),
-    Route("/api/admin/accounts/{user_id}/password", api_reset_password, methods=["POST"]),
-    Route("/api/admin/accounts/{user_id}/deactivate", api_deactivate, methods=["POST"]),
-    Route("/api/admin/accounts/{user_id}/erase", api_erase, methods=["POST"]),
+    Route("/api/admin/accounts/{user_id}/password", _manage_route("password", as_json=True), methods=["POST"]),
+    Route("/api/admin/accounts/{user_id}/deactivate", _manage_route("deactivated", as_json=True), methods=["POST"]),
+    Route("/api/admin/accounts/{user_id}/erase", _manage_route("erased", as_json=True), methods=["POST"]),
 ]
