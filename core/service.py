@@ -366,7 +366,12 @@ class Tandem:
         return await self.writer.submit_async(Pending(key=None, build=build))
 
     def erase(self, su_id: UUID, by: UUID) -> Recorded:
-        """Crypto-shred a person: destroy their key, then record that it happened."""
+        """Crypto-shred a service user: destroy their key, then record that it happened."""
+        account = self.account(su_id)
+        if account is None:
+            raise InvalidField("no such account", "user_id")
+        if account.role != "service_user":
+            raise InvalidField("Only service users have free text to erase; deactivate this account instead.", "user_id")
         self.keys.destroy(su_id)
         return self._account_event(su_id, A.Account.Erased, by=by)
 

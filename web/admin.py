@@ -127,8 +127,6 @@ async def _manage(request: Request, actor: Actor, action: str, data: dict[str, A
     elif action == "deactivated":
         rec = await asyncio.to_thread(tandem.deactivate, user_id, actor.user_id)
     else:
-        if account.role != "service_user":
-            raise errors.WebError(422, "invalid_field", "Only service users have free text to erase; deactivate this account instead.", "user_id")
         if text.get("confirm", "").strip().lower() != account.username.lower():
             raise errors.WebError(422, "invalid_field", f"Type the username ({account.username}) to confirm the erasure.", "confirm")
         rec = await asyncio.to_thread(tandem.erase, user_id, actor.user_id)
