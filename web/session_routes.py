@@ -26,15 +26,24 @@ def _safe_next(target: str | None, role: str) -> str:
     return HOME.get(role, "/")
 
 
-async def _attempt(request: Request, username: str, password: str) -> tuple[Actor | None, errors.WebError | None]:
+def _guesses(request: Request, username: str) -> tuple[ratelimit.LoginLimiter, str, errors.WebError | None]:
+    """The log-in limiter, the caller's address, and the 429 to give if this account or
+    address has guessed wrong too often (log-in and password change share the limit)."""
     limiter: ratelimit.LoginLimiter = request.app.state.login_limiter
     address = request.client.host if request.client else "unknown"
+    blocked = limiter.blocked(username, address)
+    if not blocked:
+        return limiter, address, None
+    kind, wait = blocked
+    return limiter, address, errors.WebError(429, "rate_limited", ratelimit.message(kind, wait), headers={"Retry-After": str(wait)})
+
+
+async def _attempt(request: Request, username: str, password: str) -> tuple[Actor | None, errors.WebError | None]:
     if not username or not password or len(username) > 64 or len(password) > 1024:
         return None, errors.WebError(422, "invalid_field", "Please enter your username and password.", "username")
-    blocked = limiter.blocked(username, address)
-    if blocked:
-        kind, wait = blocked
-        return None, errors.WebError(429, "rate_limited", ratelimit.message(kind, wait), headers={"Retry-After": str(wait)})
+    limiter, address, refused = _guesses(request, username)
+    if refused is not None:
+        return None, refused
     tandem = request.app.state.tandem
     account = await asyncio.to_thread(tandem.authenticate, username, password)  # argon2 is slow on purpose
     if account is None:
@@ -87,13 +96,10 @@ async def _change_password(request: Request, actor: Actor, current: object, new:
     if not isinstance(current, str) or not isinstance(new, str) or not current:
         raise errors.WebError(422, "invalid_field", "Please enter your current password and a new one.", "current_password")
     tandem = request.app.state.tandem
-    limiter: ratelimit.LoginLimiter = request.app.state.login_limiter
-    address = request.client.host if request.client else "unknown"
     username = tandem.account(actor.user_id).username
-    blocked = limiter.blocked(username, address)
-    if blocked:
-        kind, wait = blocked
-        raise errors.WebError(429, "rate_limited", ratelimit.message(kind, wait), headers={"Retry-After": str(wait)})
+    limiter, address, refused = _guesses(request, username)
+    if refused is not None:
+        raise refused
     try:
         rec = await asyncio.to_thread(tandem.change_password, actor.user_id, current[:1024], new)  # argon2 twice: slow on purpose
     except Forbidden:
