@@ -74,14 +74,14 @@ DONE = {
 }
 
 
-async def _form_action(request: Request, work: Any) -> Response:
+async def _form_action(request: Request, work: Any, done: str = "1") -> Response:
     try:
         await work
     except (CommandError, errors.WebError) as e:
         msg = e.message
         field = e.field
         return render(request, "admin.html", {**_admin_ctx(request), "error": f"{field}: {msg}" if field else msg}, status_code=422 if not isinstance(e, errors.WebError) else e.status)
-    return RedirectResponse("/admin?done=1", status_code=303)
+    return RedirectResponse(f"/admin?done={done}", status_code=303)
 
 
 def _admin_ctx(request: Request) -> dict[str, Any]:
@@ -135,10 +135,7 @@ async def _manage(request: Request, actor: Actor, action: str, data: dict[str, A
 
 
 async def _manage_form(request: Request, actor: Actor, action: str) -> Response:
-    response = await _form_action(request, _manage(request, actor, action, await form_body(request)))
-    if response.status_code == 303:
-        return RedirectResponse(f"/admin?done={action}", status_code=303)
-    return response
+    return await _form_action(request, _manage(request, actor, action, await form_body(request)), done=action)
 
 
 async def _manage_json(request: Request, actor: Actor, action: str) -> Response:
