@@ -131,7 +131,7 @@ def test_a_retried_client_event_id_gets_its_first_acknowledgement_every_time(tan
 
 def test_a_journey_is_read_back_by_event_kind_oldest_first(tandem):
     """Pages showing saved answers read only the answer events of one journey (an SU's
-    journey holds thousands of other actions), upcasting old ones like any read."""
+    journey holds thousands of other actions), oldest first."""
     su = tandem.register("sam", "Sam", "service_user", "correct horse")
     actor = Actor(su, "service_user")
     for i in range(3):
