@@ -146,14 +146,17 @@ class Conn:
         try:
             while True:
                 frame = await self.queue.get()
+                while frame is not None:  # send all that is queued before waiting again
+                    try:
+                        await self.transport.send(frame.data(self.binary))
+                    except (TypeError, ValueError, OverflowError):  # cannot happen for validated input
+                        log.exception("unencodable frame skipped")
+                    try:
+                        frame = self.queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        break
                 if frame is None:
                     return
-                try:
-                    data = frame.data(self.binary)
-                except (TypeError, ValueError, OverflowError):  # cannot happen for validated input
-                    log.exception("unencodable frame skipped")
-                    continue
-                await self.transport.send(data)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the socket went away; the reader notices and cleans up
