@@ -81,6 +81,17 @@ class Stats:
     got_durable: set = field(default_factory=set)
     got_ephemeral: int = 0
     dropped: list = field(default_factory=list)  # close codes of sockets the server closed on us
+    server_cpu: float = float("nan")  # the server processes' CPU while the load ran, in cores
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc), in seconds."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -135,13 +146,17 @@ async def drive(ws, stats: Stats, sid: str, duration: float, bare: bool) -> None
     """The SU: 10 ephemeral messages a second, every tenth tick also a durable one."""
     await asyncio.sleep(random.random() / EPHEMERAL_HZ)
     period = 1 / EPHEMERAL_HZ
+    # Independent meetings do not act in step: each session's durable action falls on
+    # its own tick of the second, not all 500 on the same one.
+    every = EPHEMERAL_HZ // DURABLE_HZ
+    phase = random.randrange(every)
     start = time.monotonic()
     tick = 0
     while time.monotonic() - start < duration:
         now = time.time()
         await ws.send(json.dumps({"type": "bench", "session": sid, "payload": {"n": tick, "t": now}}))
         stats.sent_ephemeral += 1
-        if tick % (EPHEMERAL_HZ // DURABLE_HZ) == 0:
+        if tick % every == phase:
             cid = f"b-{uuid.uuid4().hex[:12]}-{int(now * 1e6)}"
             frame = {"type": "SectionViewed", "session": sid, "epoch": 1, "client_event_id": cid, "payload": {"section_id": SECTION, "seconds_on_screen": 1.0}}
             if bare:
@@ -152,7 +167,7 @@ async def drive(ws, stats: Stats, sid: str, duration: float, bare: bool) -> None
         await asyncio.sleep(max(0, start + tick * period - time.monotonic()))
 
 
-async def run_load(su_urls: list[str], worker_urls: list[str], sids: list[str], tokens: tuple[str | None, str | None], duration: float, bare: bool) -> Stats:
+async def run_load(su_urls: list[str], worker_urls: list[str], sids: list[str], tokens: tuple[str | None, str | None], duration: float, bare: bool, pids: list[int]) -> Stats:
     stats = Stats()
     sem = asyncio.Semaphore(50)
 
@@ -164,7 +179,9 @@ async def run_load(su_urls: list[str], worker_urls: list[str], sids: list[str], 
 
     pairs = await asyncio.gather(*(open_pair(i) for i in range(len(sids))))
     await asyncio.sleep(1.0)  # joins recorded, rooms settled
+    cpu0, t0 = cpu_seconds(pids), time.monotonic()
     await asyncio.gather(*(drive(s[0], stats, sid, duration, bare) for (s, _), sid in zip(pairs, sids)))
+    stats.server_cpu = (cpu_seconds(pids) - cpu0) / (time.monotonic() - t0)
     # let the last messages land: wait until nothing more arrives (at most 20 s)
     for _ in range(40):
         before = (len(stats.got_durable), stats.got_ephemeral)
@@ -277,7 +294,7 @@ async def bench_tandem(mode: str, n: int, duration: float, args: argparse.Namesp
             procs.append(p2)
         su_urls = [f"{a}/ws/sessions/{s}" for s in sids]
         worker_urls = [f"{b}/ws/sessions/{s}" for s in sids]
-        return await run_load(su_urls, worker_urls, sids, (su_token, worker_token), duration, bare=False)
+        return await run_load(su_urls, worker_urls, sids, (su_token, worker_token), duration, bare=False, pids=[p.pid for p in procs])
     finally:
         stop(procs)
         if schema:
@@ -300,7 +317,7 @@ async def bench_relay(n: int, duration: float) -> Stats:
                 await asyncio.sleep(0.1)
         sids = [uuid.uuid4().hex for _ in range(n)]
         urls = [f"ws://127.0.0.1:{port}/r/{s}" for s in sids]
-        return await run_load(urls, urls, sids, (None, None), duration, bare=True)
+        return await run_load(urls, urls, sids, (None, None), duration, bare=True, pids=[proc.pid])
     finally:
         stop([proc])
 
@@ -312,7 +329,7 @@ def row(label: str, n: int, s: Stats, floor: Stats) -> str:
         f"{label:<14}{n:>5}  durable p50 {pct(s.durable, 50):7.1f} p99 {pct(s.durable, 99):7.1f}  "
         f"ephemeral p50 {pct(s.ephemeral, 50):6.1f} p99 {pct(s.ephemeral, 99):7.1f}  "
         f"| bare relay p50 {pct(floor.ephemeral, 50):5.1f} p99 {pct(floor.ephemeral, 99):6.1f}  "
-        f"| ack p50 {pct(s.ack, 50):6.1f} p99 {pct(s.ack, 99):7.1f} | sent {s.sent_durable}/{s.sent_ephemeral} lost {lost_d}/{lost_e} "
+        f"| ack p50 {pct(s.ack, 50):6.1f} p99 {pct(s.ack, 99):7.1f} | server CPU {s.server_cpu:4.2f} (relay {floor.server_cpu:4.2f}) cores | sent {s.sent_durable}/{s.sent_ephemeral} lost {lost_d}/{lost_e} "
         f"errors {s.errors} sockets dropped {len(s.dropped)} {sorted(set(s.dropped))}"
     )
 
