@@ -33,10 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import websockets  # noqa: E402
+from web.socket_protocol import UVICORN_OPTIONS  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 EPHEMERAL_HZ = 10
-DURABLE_HZ = 1
+DURABLE_HZ = int(os.environ.get("BENCH_DURABLE_HZ", "1"))
 SECTION = "recovery/hope"
 
 
@@ -148,7 +149,7 @@ async def drive(ws, stats: Stats, sid: str, duration: float, bare: bool) -> None
     period = 1 / EPHEMERAL_HZ
     # Independent meetings do not act in step: each session's durable action falls on
     # its own tick of the second, not all 500 on the same one.
-    every = EPHEMERAL_HZ // DURABLE_HZ
+    every = EPHEMERAL_HZ // DURABLE_HZ if DURABLE_HZ else 10**9
     phase = random.randrange(every)
     start = time.monotonic()
     tick = 0
@@ -225,7 +226,8 @@ def start_uvicorn(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", os.environ.get("BENCH_APP", "web.app:create_app"), "--factory", "--host", "127.0.0.1", "--port", str(port),
-         "--ws-per-message-deflate", "false", "--ws-max-size", str(2**20), "--log-level", "warning", "--backlog", "4096"],
+         "--ws", os.environ.get("BENCH_WS", UVICORN_OPTIONS["ws"]), "--ws-per-message-deflate", "false", "--ws-max-size", str(UVICORN_OPTIONS["ws_max_size"]),
+         "--log-level", "warning", "--backlog", "4096"],
         cwd=ROOT, env=env,
     )
     wait_http(f"http://127.0.0.1:{port}/health")

@@ -33,6 +33,9 @@ class Transport:
 
     send: Callable[[str | bytes], Awaitable[None]]
     close: Callable[[int, str], Awaitable[None]]
+    # Writes a frame at once if the socket can take it, else says False (see
+    # web/socket_protocol.py); without it every frame goes through the queue.
+    send_now: Callable[[str | bytes], bool] | None = None
 
 
 class RateLimit:
@@ -71,6 +74,7 @@ class Conn:
     limiter: RateLimit = field(default_factory=lambda: RateLimit(rate=30, burst=60))
     on_drop: Callable[[Conn], None] | None = None  # the room forgets the socket at once
     _writer: asyncio.Task[None] | None = None
+    _sending: bool = False  # the drain task holds a frame: later ones must queue behind it
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._drain())
@@ -80,6 +84,13 @@ class Conn:
             return False
         if isinstance(frame, dict):
             frame = Frame(frame)
+        if self.transport.send_now is not None and not self._sending and self.queue.empty():
+            try:
+                if self.transport.send_now(frame.data(self.binary)):
+                    return True
+            except (TypeError, ValueError, OverflowError):  # cannot happen for validated input
+                log.exception("unencodable frame skipped")
+                return False
         try:
             self.queue.put_nowait(frame)
             return True
@@ -146,6 +157,7 @@ class Conn:
         try:
             while True:
                 frame = await self.queue.get()
+                self._sending = True
                 while frame is not None:  # send all that is queued before waiting again
                     try:
                         await self.transport.send(frame.data(self.binary))
@@ -155,6 +167,7 @@ class Conn:
                         frame = self.queue.get_nowait()
                     except asyncio.QueueEmpty:
                         break
+                self._sending = False
                 if frame is None:
                     return
         except asyncio.CancelledError:

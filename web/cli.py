@@ -16,6 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
     from core import settings as settings_mod
     from core.service import Tandem
     from web import demo
+    from web.socket_protocol import UVICORN_OPTIONS
 
     settings = settings_mod.load()
     if args.workers > 1 and (settings.backend != "postgres" or not settings.redis_url):
@@ -38,9 +39,8 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=port,
         workers=args.workers,
-        ws_per_message_deflate=False,  # compression costs memory per connection
-        ws_max_size=1024 * 1024,  # = realtime.protocol.MAX_TRANSPORT_FRAME; larger frames close the socket (1009)
         log_level="info",
+        **UVICORN_OPTIONS,
     )
     return 0
 

@@ -34,6 +34,7 @@ from realtime.presence import Grace
 from web import errors
 from web.auth import actor_from
 from web.guard import form_body, guarded, json_body
+from web.socket_protocol import SEND_NOW
 from web.templating import render
 
 JOIN_ATTEMPTS = 10  # wrong codes per person per 10 minutes
@@ -441,7 +442,10 @@ async def ws_session(websocket: WebSocket) -> None:
         text = message.get("text")
         return text if text is not None else message.get("bytes") or b""
 
-    await hub.serve(receive, Transport(send, close), actor, sid, binary)
+    # The socket is served by a task of its own: each frame then wakes that short chain
+    # of coroutines, not the twenty of the ASGI stack above this handler.
+    transport = Transport(send, close, websocket.scope.get(SEND_NOW))
+    await asyncio.create_task(hub.serve(receive, transport, actor, sid, binary))
 
 
 routes: list[BaseRoute] = [

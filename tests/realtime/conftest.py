@@ -17,12 +17,12 @@ import uvicorn
 from core.commands import Actor
 from core.service import Tandem
 from core.settings import Settings
-from realtime import protocol as P
 from realtime import tokens
 from realtime.client import LiveClient
 from realtime.hub import Limits
 from realtime.presence import Grace
 from tests.conftest import free_port, make_settings
+from web.socket_protocol import UVICORN_OPTIONS
 
 PASSWORDS = {"wendy": "wendy-pass-123", "sam": "sam-pass-1234", "walt": "walt-pass-123", "sue": "sue-pass-12345"}
 
@@ -53,9 +53,8 @@ class ServerThread:
             host="127.0.0.1",
             port=port,
             log_level="warning",
-            ws_max_size=P.MAX_TRANSPORT_FRAME,
-            ws_per_message_deflate=False,
             lifespan="on",
+            **UVICORN_OPTIONS,
             timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(config)
