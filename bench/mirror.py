@@ -83,6 +83,7 @@ class Stats:
     got_ephemeral: int = 0
     dropped: list = field(default_factory=list)  # close codes of sockets the server closed on us
     server_cpu: float = float("nan")  # the server processes' CPU while the load ran, in cores
+    client_cpu: float = float("nan")  # this load generator's, on the same machine
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -188,9 +189,10 @@ async def run_load(su_urls: list[str], worker_urls: list[str], sids: list[str], 
 
     pairs = await asyncio.gather(*(open_pair(i) for i in range(len(sids))))
     await asyncio.sleep(1.0)  # joins recorded, rooms settled
-    cpu0, t0 = cpu_seconds(pids), time.monotonic()
+    cpu0, own0, t0 = cpu_seconds(pids), time.process_time(), time.monotonic()
     await asyncio.gather(*(drive(s[0], stats, sid, duration, bare) for (s, _), sid in zip(pairs, sids)))
     stats.server_cpu = (cpu_seconds(pids) - cpu0) / (time.monotonic() - t0)
+    stats.client_cpu = (time.process_time() - own0) / (time.monotonic() - t0)
     # let the last messages land: wait until nothing more arrives (at most 20 s)
     for _ in range(40):
         before = (len(stats.got_durable), stats.got_ephemeral)
@@ -339,7 +341,7 @@ def row(label: str, n: int, s: Stats, floor: Stats) -> str:
         f"{label:<14}{n:>5}  durable p50 {pct(s.durable, 50):7.1f} p99 {pct(s.durable, 99):7.1f}  "
         f"ephemeral p50 {pct(s.ephemeral, 50):6.1f} p99 {pct(s.ephemeral, 99):7.1f}  "
         f"| bare relay p50 {pct(floor.ephemeral, 50):5.1f} p99 {pct(floor.ephemeral, 99):6.1f}  "
-        f"| ack p50 {pct(s.ack, 50):6.1f} p99 {pct(s.ack, 99):7.1f} | server CPU {s.server_cpu:4.2f} (relay {floor.server_cpu:4.2f}) cores | sent {s.sent_durable}/{s.sent_ephemeral} lost {lost_d}/{lost_e} "
+        f"| ack p50 {pct(s.ack, 50):6.1f} p99 {pct(s.ack, 99):7.1f} | server CPU {s.server_cpu:4.2f} (relay {floor.server_cpu:4.2f}), load generator {s.client_cpu:4.2f} cores | sent {s.sent_durable}/{s.sent_ephemeral} lost {lost_d}/{lost_e} "
         f"errors {s.errors} sockets dropped {len(s.dropped)} {sorted(set(s.dropped))}"
     )
 
