@@ -65,13 +65,14 @@ class Tandem:
 
     # ------------------------------------------------------------ following commits
 
-    def on_commit(self, listener: Callable[[int], None]) -> None:
-        """Call `listener(head_position)` from the writer thread after each commit."""
+    def on_commit(self, listener: Callable[[int, list[tuple[int, Any]]], None]) -> None:
+        """Call `listener(head_position, events)` from the writer thread after each commit,
+        with the (position, event) pairs that commit stored, oldest first."""
         self._listeners.append(listener)
 
-    def _committed(self, position: int) -> None:
+    def _committed(self, position: int, events: list[tuple[int, Any]]) -> None:
         for listener in list(self._listeners):
-            listener(position)
+            listener(position, events)
 
     # ------------------------------------------------------------ recording actions
 

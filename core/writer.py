@@ -93,7 +93,7 @@ class WriteContext:
 
 
 class GroupCommitWriter:
-    def __init__(self, app: Any, on_commit: Callable[[int], None]):
+    def __init__(self, app: Any, on_commit: Callable[[int, list[tuple[int, Any]]], None]):
         self.app = app
         self.on_commit = on_commit
         self.versions: dict[UUID, int] = {}  # last known version of streams we append to
@@ -290,9 +290,13 @@ class GroupCommitWriter:
             main = evs[0]
             fut.set_result(Recorded(position[id(main)], _event_id(main)))
         try:
-            self.on_commit(max(position.values()))
+            self.on_commit(max(position.values()), sorted(((r.notification.id, r.domain_event) for r in recordings), key=_first))
         except Exception:
             log.exception("commit listener failed")
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
 
 
 def _event_id(event: Any) -> str:

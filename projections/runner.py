@@ -81,7 +81,7 @@ class ProjectionSet:
         self._conn: Conn | None = None
         self.rebuilding: set[str] = set()
         if tandem is not None:
-            tandem.on_commit(lambda _position: self._wake.set())
+            tandem.on_commit(lambda _position, _events: self._wake.set())
 
     # ------------------------------------------------------------ lifecycle
 

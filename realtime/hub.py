@@ -79,7 +79,7 @@ class Hub:
 
             self.backplane = Backplane(self.redis_url, self.process_id, self.on_remote, self._tail.wake)
             await self.backplane.start()
-            self.tandem.on_commit(lambda pos: loop.call_soon_threadsafe(self.backplane.ring, pos))
+            self.tandem.on_commit(lambda pos, _events: loop.call_soon_threadsafe(self.backplane.ring, pos))
         self._sweeper = loop.create_task(self._sweep())
         self._ready.set()
 

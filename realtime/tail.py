@@ -2,8 +2,10 @@
 
 Durable messages are mirrored from here, not from the request that recorded them:
 the log's order is the one order every device sees, whichever process or HTTP request
-wrote the event, and a reconnecting client's replay reads the very same log. The thread
-wakes on the in-process commit signal (or a Redis doorbell) and polls as a fallback.
+wrote the event, and a reconnecting client's replay reads the very same log. A commit by
+this process's writer that follows on from the last position is handed on as it stands;
+anything else (another process's writes, announced by the Redis doorbell, or a gap) wakes
+the tail thread, which reads the log in order, and polls as a fallback.
 """
 
 from __future__ import annotations
@@ -91,12 +93,32 @@ class Tail:
         self.position = start
         self.poll = poll
         self._wake = threading.Event()
+        self._lock = threading.Lock()  # the writer thread and the tail's own both hand items on
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="tandem-live-tail", daemon=True)
 
     def start(self) -> None:
-        self.tandem.on_commit(lambda _pos: self._wake.set())
+        self.tandem.on_commit(self._committed)
         self._thread.start()
+
+    def _committed(self, head: int, events: list[tuple[int, Any]]) -> None:
+        """In the writer thread, right after a commit. When the commit follows on from what
+        was handed on so far, its events go on from here: no read back from the store, no
+        wake-up of the tail thread. Otherwise (another process wrote in between) the tail
+        thread reads the log in order."""
+        try:
+            with self._lock:
+                if events and events[0][0] == self.position + 1 and events[-1][0] == head == self.position + len(events):
+                    self._hand_on(events)
+                    return
+        except Exception:
+            log.exception("live tail could not hand on a commit; reading it instead")
+        self._wake.set()
+
+    def _hand_on(self, rows: list[tuple[int, Any]]) -> None:
+        items = [self.item(pos, ev) for pos, ev in rows]
+        self.position = rows[-1][0]
+        self.loop.call_soon_threadsafe(self.deliver, items, self.position)
 
     def wake(self) -> None:
         self._wake.set()
@@ -113,11 +135,10 @@ class Tail:
             try:
                 while not self._stop:
                     rows = self.tandem.read(self.position, BATCH)
-                    if not rows:
-                        break
-                    items = [self.item(pos, ev) for pos, ev in rows]
-                    self.position = rows[-1][0]
-                    self.loop.call_soon_threadsafe(self.deliver, items, self.position)
+                    with self._lock:  # the writer may have handed some on meanwhile
+                        new = [row for row in rows if row[0] > self.position]
+                        if new:
+                            self._hand_on(new)
                     if len(rows) < BATCH:
                         break
             except RuntimeError:  # the loop closed under us at shutdown
