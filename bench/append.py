@@ -7,6 +7,7 @@ events/s, p50/p99 acknowledgement latency and the ratio to the plain save.
 
     .venv/bin/python bench/append.py                 # SQLite and PostgreSQL
     .venv/bin/python bench/append.py --store sqlite --count 20000
+    .venv/bin/python bench/append.py --parts          # also each side of the 100-writer run alone
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.domain import Aggregate  # noqa: E402
 
 from core import settings as settings_mod  # noqa: E402
-from core.commands import Actor, Command  # noqa: E402
+from core.commands import Actor, Command, Recorded  # noqa: E402
 from core.log import open_log  # noqa: E402
 from core.service import Tandem  # noqa: E402
 
@@ -104,11 +105,60 @@ async def grouped(store: str, tmp: Path, count: int, writers: int) -> tuple[floa
     return len(lat) / elapsed, lat, mean_batch
 
 
+def writer_only(store: str, tmp: Path, count: int) -> float:
+    """The writer's side alone: a thread submits bursts of 100 actions and waits for each
+    burst, so no event loop shares the process. An upper bound for the 100-writer row."""
+    s = fresh_settings(store, tmp)
+    tandem = Tandem(s)
+    actors = [Actor(tandem.register(f"su{i}", f"SU {i}", "service_user", "bench-password"), "service_user") for i in range(100)]
+    commands = [Command("SectionViewed", {"section_id": "recovery/hope", "seconds_on_screen": 12.5}, f"w-{i:08d}") for i in range(count)]
+    t0 = time.perf_counter()
+    for start in range(0, count, 100):
+        futures = [tandem.submit(actors[i % 100], commands[i]) for i in range(start, min(count, start + 100))]
+        for f in futures:
+            f.result()
+    elapsed = time.perf_counter() - t0
+    tandem.close()
+    drop(s)
+    return count / elapsed
+
+
+async def callers_only(store: str, tmp: Path, count: int) -> float:
+    """The callers' side alone: 100 asyncio writers through `Tandem.record` (validation,
+    futures, wake-ups) with the writer replaced by one that answers at once, no store.
+    The other upper bound for the 100-writer row."""
+    s = fresh_settings(store, tmp)
+    tandem = Tandem(s)
+    actors = [Actor(uuid.uuid4(), "service_user") for _ in range(100)]
+    loop = asyncio.get_running_loop()
+
+    def answer_at_once(_pending: object) -> asyncio.Future[Recorded]:
+        fut: asyncio.Future[Recorded] = loop.create_future()
+        loop.call_soon(fut.set_result, Recorded(1, "bench"))
+        return fut
+
+    real_submit = tandem.writer.submit_async
+    tandem.writer.submit_async = answer_at_once  # type: ignore[method-assign]
+
+    async def writer(actor: Actor) -> None:
+        for i in range(count // 100):
+            await tandem.record(actor, Command("SectionViewed", {"section_id": "recovery/hope", "seconds_on_screen": 12.5}, f"{actor.user_id.hex[:8]}-{i:07d}"))
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(writer(a) for a in actors))
+    elapsed = time.perf_counter() - t0
+    tandem.writer.submit_async = real_submit  # type: ignore[method-assign]
+    tandem.close()
+    drop(s)
+    return count // 100 * 100 / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--count", type=int, default=10_000, help="actions per configuration")
     parser.add_argument("--writers", default="1,10,100")
+    parser.add_argument("--parts", action="store_true", help="also time the writer's side and the callers' side of the 100-writer run apart")
     args = parser.parse_args()
     stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -120,6 +170,11 @@ def main() -> None:
             for n in (int(w) for w in args.writers.split(",")):
                 rate, lat, batch = asyncio.run(grouped(store, tmp, args.count, n))
                 print(f"{store:<9}{f'group, {n} writers':<22}{rate:>10.0f}{percentile(lat, 50) * 1e3:>9.2f}{percentile(lat, 99) * 1e3:>9.2f}{rate / base:>9.1f}{batch:>8.1f}", flush=True)
+            if args.parts:
+                rate = writer_only(store, tmp, args.count)
+                print(f"{store:<9}{'writer side only':<22}{rate:>10.0f}{'':>9}{'':>9}{rate / base:>9.1f}", flush=True)
+                rate = asyncio.run(callers_only(store, tmp, args.count))
+                print(f"{store:<9}{'callers only, no store':<22}{rate:>10.0f}{'':>9}{'':>9}{rate / base:>9.1f}", flush=True)
 
 
 if __name__ == "__main__":

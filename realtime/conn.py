@@ -29,7 +29,7 @@ CLOSE_REPLACED = 4000
 
 @dataclass
 class Transport:
-    """What the connection needs from a socket; the endpoint adapts Starlette's WebSocket."""
+    """What the connection needs from a socket; the endpoint adapts the ASGI server's."""
 
     send: Callable[[str | bytes], Awaitable[None]]
     close: Callable[[int, str], Awaitable[None]]

@@ -425,8 +425,8 @@ async def ws_session(websocket: WebSocket) -> None:
     await websocket.accept(subprotocol=P.SUBPROTOCOL if binary else None)
     hub = await hub_of(websocket.app)
     # After the handshake every frame goes straight to the server's own receive/send
-    # (kept by RawSocket): through Starlette's WebSocket and the middlewares' wrappers,
-    # each frame cost four more coroutine calls, a quarter of a busy server's time.
+    # (kept by RawSocket), not through Starlette's WebSocket and three middlewares'
+    # wrappers: four coroutine calls fewer per frame.
     raw_receive, raw_send = websocket.scope[RawSocket.KEY]
 
     async def send(data: str | bytes) -> None:
