@@ -15,6 +15,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -290,13 +291,9 @@ class GroupCommitWriter:
             main = evs[0]
             fut.set_result(Recorded(position[id(main)], _event_id(main)))
         try:
-            self.on_commit(max(position.values()), sorted(((r.notification.id, r.domain_event) for r in recordings), key=_first))
+            self.on_commit(max(position.values()), sorted(((r.notification.id, r.domain_event) for r in recordings), key=itemgetter(0)))
         except Exception:
             log.exception("commit listener failed")
-
-
-def _first(pair: tuple[int, Any]) -> int:
-    return pair[0]
 
 
 def _event_id(event: Any) -> str:

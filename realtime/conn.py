@@ -85,12 +85,11 @@ class Conn:
         if isinstance(frame, dict):
             frame = Frame(frame)
         if self.transport.send_now is not None and not self._sending and self.queue.empty():
-            try:
-                if self.transport.send_now(frame.data(self.binary)):
-                    return True
-            except (TypeError, ValueError, OverflowError):  # cannot happen for validated input
-                log.exception("unencodable frame skipped")
+            data = self._encode(frame)
+            if data is None:
                 return False
+            if self.transport.send_now(data):
+                return True
         try:
             self.queue.put_nowait(frame)
             return True
@@ -159,10 +158,9 @@ class Conn:
                 frame = await self.queue.get()
                 self._sending = True
                 while frame is not None:  # send all that is queued before waiting again
-                    try:
-                        await self.transport.send(frame.data(self.binary))
-                    except (TypeError, ValueError, OverflowError):  # cannot happen for validated input
-                        log.exception("unencodable frame skipped")
+                    data = self._encode(frame)
+                    if data is not None:
+                        await self.transport.send(data)
                     try:
                         frame = self.queue.get_nowait()
                     except asyncio.QueueEmpty:
@@ -175,6 +173,13 @@ class Conn:
         except Exception as exc:  # the socket went away; the reader notices and cleans up
             log.debug("send failed on conn %s: %s", self.id, exc)
             self.closed = True
+
+    def _encode(self, frame: Frame) -> str | bytes | None:
+        try:
+            return frame.data(self.binary)
+        except (TypeError, ValueError, OverflowError):  # cannot happen for validated input
+            log.exception("unencodable frame skipped")
+            return None
 
     async def stop(self) -> None:
         self.closed = True

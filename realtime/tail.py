@@ -108,7 +108,7 @@ class Tail:
         thread reads the log in order."""
         try:
             with self._lock:
-                if events and events[0][0] == self.position + 1 and events[-1][0] == head == self.position + len(events):
+                if events and events[0][0] == self.position + 1 and events[-1][0] == self.position + len(events):
                     self._hand_on(events)
                     return
         except Exception:
