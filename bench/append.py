@@ -23,13 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from eventsourcing.application import Application  # noqa: E402
-from eventsourcing.domain import Aggregate  # noqa: E402
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
 
-from core import settings as settings_mod  # noqa: E402
-from core.commands import Actor, Command, Recorded  # noqa: E402
-from core.log import open_log  # noqa: E402
-from core.service import Tandem  # noqa: E402
+from core import settings as settings_mod
+from core.commands import Actor, Command, Recorded
+from core.log import open_log
+from core.service import Tandem
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -47,7 +47,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def fresh_settings(store: str, tmp: Path) -> settings_mod.Settings:
-    url = f"sqlite:///{tmp / f'{uuid.uuid4().hex}.sqlite'}" if store == "sqlite" else f"{PG}?schema=bench_{uuid.uuid4().hex[:8]}"
+    url = (
+        f"sqlite:///{tmp / f'{uuid.uuid4().hex}.sqlite'}"
+        if store == "sqlite"
+        else f"{PG}?schema=bench_{uuid.uuid4().hex[:8]}"
+    )
     return settings_mod.load(tandem_var_dir=str(tmp), tandem_database_url=url, tandem_master_key="22" * 32)
 
 
@@ -84,14 +88,21 @@ def plain(store: str, tmp: Path, count: int) -> tuple[float, list[float]]:
 async def grouped(store: str, tmp: Path, count: int, writers: int) -> tuple[float, list[float], float]:
     s = fresh_settings(store, tmp)
     tandem = Tandem(s)
-    actors = [Actor(tandem.register(f"su{i}", f"SU {i}", "service_user", "bench-password"), "service_user") for i in range(writers)]
+    actors = [
+        Actor(tandem.register(f"su{i}", f"SU {i}", "service_user", "bench-password"), "service_user")
+        for i in range(writers)
+    ]
     per_writer = count // writers
     lat: list[float] = []
     batches0 = tandem.writer.batches
 
     async def writer(actor: Actor) -> None:
         for i in range(per_writer):
-            cmd = Command("SectionViewed", {"section_id": "recovery/hope", "seconds_on_screen": 12.5}, f"{actor.user_id.hex[:8]}-{i:07d}")
+            cmd = Command(
+                "SectionViewed",
+                {"section_id": "recovery/hope", "seconds_on_screen": 12.5},
+                f"{actor.user_id.hex[:8]}-{i:07d}",
+            )
             t = time.perf_counter()
             await tandem.record(actor, cmd)
             lat.append(time.perf_counter() - t)
@@ -110,8 +121,14 @@ def writer_only(store: str, tmp: Path, count: int) -> float:
     burst, so no event loop shares the process. An upper bound for the 100-writer row."""
     s = fresh_settings(store, tmp)
     tandem = Tandem(s)
-    actors = [Actor(tandem.register(f"su{i}", f"SU {i}", "service_user", "bench-password"), "service_user") for i in range(100)]
-    commands = [Command("SectionViewed", {"section_id": "recovery/hope", "seconds_on_screen": 12.5}, f"w-{i:08d}") for i in range(count)]
+    actors = [
+        Actor(tandem.register(f"su{i}", f"SU {i}", "service_user", "bench-password"), "service_user")
+        for i in range(100)
+    ]
+    commands = [
+        Command("SectionViewed", {"section_id": "recovery/hope", "seconds_on_screen": 12.5}, f"w-{i:08d}")
+        for i in range(count)
+    ]
     t0 = time.perf_counter()
     for start in range(0, count, 100):
         futures = [tandem.submit(actors[i % 100], commands[i]) for i in range(start, min(count, start + 100))]
@@ -142,7 +159,14 @@ async def callers_only(store: str, tmp: Path, count: int) -> float:
 
     async def writer(actor: Actor) -> None:
         for i in range(count // 100):
-            await tandem.record(actor, Command("SectionViewed", {"section_id": "recovery/hope", "seconds_on_screen": 12.5}, f"{actor.user_id.hex[:8]}-{i:07d}"))
+            await tandem.record(
+                actor,
+                Command(
+                    "SectionViewed",
+                    {"section_id": "recovery/hope", "seconds_on_screen": 12.5},
+                    f"{actor.user_id.hex[:8]}-{i:07d}",
+                ),
+            )
 
     t0 = time.perf_counter()
     await asyncio.gather(*(writer(a) for a in actors))
@@ -158,7 +182,11 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--count", type=int, default=10_000, help="actions per configuration")
     parser.add_argument("--writers", default="1,10,100")
-    parser.add_argument("--parts", action="store_true", help="also time the writer's side and the callers' side of the 100-writer run apart")
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="also time the writer's side and the callers' side of the 100-writer run apart",
+    )
     args = parser.parse_args()
     stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -166,15 +194,24 @@ def main() -> None:
         print(f"{'store':<9}{'mode':<22}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'x plain':>9}{'batch':>8}")
         for store in stores:
             base, lat = plain(store, tmp, args.count)
-            print(f"{store:<9}{'plain, 1 per txn':<22}{base:>10.0f}{percentile(lat, 50) * 1e3:>9.2f}{percentile(lat, 99) * 1e3:>9.2f}{1:>9.1f}{1:>8}", flush=True)
+            print(
+                f"{store:<9}{'plain, 1 per txn':<22}{base:>10.0f}{percentile(lat, 50) * 1e3:>9.2f}{percentile(lat, 99) * 1e3:>9.2f}{1:>9.1f}{1:>8}",
+                flush=True,
+            )
             for n in (int(w) for w in args.writers.split(",")):
                 rate, lat, batch = asyncio.run(grouped(store, tmp, args.count, n))
-                print(f"{store:<9}{f'group, {n} writers':<22}{rate:>10.0f}{percentile(lat, 50) * 1e3:>9.2f}{percentile(lat, 99) * 1e3:>9.2f}{rate / base:>9.1f}{batch:>8.1f}", flush=True)
+                print(
+                    f"{store:<9}{f'group, {n} writers':<22}{rate:>10.0f}{percentile(lat, 50) * 1e3:>9.2f}{percentile(lat, 99) * 1e3:>9.2f}{rate / base:>9.1f}{batch:>8.1f}",
+                    flush=True,
+                )
             if args.parts:
                 rate = writer_only(store, tmp, args.count)
                 print(f"{store:<9}{'writer side only':<22}{rate:>10.0f}{'':>9}{'':>9}{rate / base:>9.1f}", flush=True)
                 rate = asyncio.run(callers_only(store, tmp, args.count))
-                print(f"{store:<9}{'callers only, no store':<22}{rate:>10.0f}{'':>9}{'':>9}{rate / base:>9.1f}", flush=True)
+                print(
+                    f"{store:<9}{'callers only, no store':<22}{rate:>10.0f}{'':>9}{'':>9}{rate / base:>9.1f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import websockets  # noqa: E402
-from web.socket_protocol import UVICORN_OPTIONS  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
+
+from web.socket_protocol import UVICORN_OPTIONS  # noqa: E402
 
 EPHEMERAL_HZ = 10
 DURABLE_HZ = int(os.environ.get("BENCH_DURABLE_HZ", "1"))
@@ -108,12 +109,14 @@ def pct(xs: list[float], p: float) -> float:
     if not xs:
         return float("nan")
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] * 1000
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))] * 1000
 
 
 async def open_socket(url: str, token: str | None, stats: Stats, measure: bool, bare: bool):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    ws = await connect(url, additional_headers=headers, compression=None, max_size=2**20, ping_interval=None, open_timeout=60)
+    ws = await connect(
+        url, additional_headers=headers, compression=None, max_size=2**20, ping_interval=None, open_timeout=60
+    )
     if not bare:
         await ws.send(json.dumps({"type": "hello", "payload": {"device_kind": "desktop"}}))
         while json.loads(await ws.recv())["type"] != "welcome":
@@ -168,7 +171,13 @@ async def drive(ws, stats: Stats, sid: str, duration: float, bare: bool) -> None
         stats.sent_ephemeral += 1
         if tick % every == phase:
             cid = f"b-{uuid.uuid4().hex[:12]}-{int(now * 1e6)}"
-            frame = {"type": "SectionViewed", "session": sid, "epoch": 1, "client_event_id": cid, "payload": {"section_id": SECTION, "seconds_on_screen": 1.0}}
+            frame = {
+                "type": "SectionViewed",
+                "session": sid,
+                "epoch": 1,
+                "client_event_id": cid,
+                "payload": {"section_id": SECTION, "seconds_on_screen": 1.0},
+            }
             if bare:
                 frame["position"] = tick  # what the worker would receive, relayed as-is
             await ws.send(json.dumps(frame))
@@ -177,7 +186,15 @@ async def drive(ws, stats: Stats, sid: str, duration: float, bare: bool) -> None
         await asyncio.sleep(max(0, start + tick * period - time.monotonic()))
 
 
-async def run_load(su_urls: list[str], worker_urls: list[str], sids: list[str], tokens: tuple[str | None, str | None], duration: float, bare: bool, pids: list[int]) -> Stats:
+async def run_load(
+    su_urls: list[str],
+    worker_urls: list[str],
+    sids: list[str],
+    tokens: tuple[str | None, str | None],
+    duration: float,
+    bare: bool,
+    pids: list[int],
+) -> Stats:
     stats = Stats()
     sem = asyncio.Semaphore(50)
 
@@ -190,14 +207,17 @@ async def run_load(su_urls: list[str], worker_urls: list[str], sids: list[str], 
     pairs = await asyncio.gather(*(open_pair(i) for i in range(len(sids))))
     await asyncio.sleep(1.0)  # joins recorded, rooms settled
     cpu0, own0, t0 = cpu_seconds(pids), time.process_time(), time.monotonic()
-    await asyncio.gather(*(drive(s[0], stats, sid, duration, bare) for (s, _), sid in zip(pairs, sids)))
+    await asyncio.gather(*(drive(s[0], stats, sid, duration, bare) for (s, _), sid in zip(pairs, sids, strict=False)))
     stats.server_cpu = (cpu_seconds(pids) - cpu0) / (time.monotonic() - t0)
     stats.client_cpu = (time.process_time() - own0) / (time.monotonic() - t0)
     # let the last messages land: wait until nothing more arrives (at most 20 s)
     for _ in range(40):
         before = (len(stats.got_durable), stats.got_ephemeral)
         await asyncio.sleep(0.5)
-        if before == (len(stats.got_durable), stats.got_ephemeral) and before == (stats.sent_durable, stats.sent_ephemeral):
+        if before == (len(stats.got_durable), stats.got_ephemeral) and before == (
+            stats.sent_durable,
+            stats.sent_ephemeral,
+        ):
             break
         if before == (len(stats.got_durable), stats.got_ephemeral) and _ > 6:
             break
@@ -235,10 +255,29 @@ def free_port() -> int:
 def start_uvicorn(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", os.environ.get("BENCH_APP", "web.app:create_app"), "--factory", "--host", "127.0.0.1", "--port", str(port),
-         "--ws", os.environ.get("BENCH_WS", UVICORN_OPTIONS["ws"]), "--ws-per-message-deflate", "false", "--ws-max-size", str(UVICORN_OPTIONS["ws_max_size"]),
-         "--log-level", "warning", "--backlog", "4096"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            os.environ.get("BENCH_APP", "web.app:create_app"),
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ws",
+            os.environ.get("BENCH_WS", UVICORN_OPTIONS["ws"]),
+            "--ws-per-message-deflate",
+            "false",
+            "--ws-max-size",
+            str(UVICORN_OPTIONS["ws_max_size"]),
+            "--log-level",
+            "warning",
+            "--backlog",
+            "4096",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     wait_http(f"http://127.0.0.1:{port}/health")
     return proc, f"ws://127.0.0.1:{port}"
@@ -268,7 +307,11 @@ def prepare_store(env: dict[str, str], sessions: int) -> tuple[list[str], str, s
         sids = [str(t.start_session(actor, ids["bench-su"])) for _ in range(sessions)]
     finally:
         t.close()
-    return sids, tokens.issue(settings.secret_key, ids["bench-su"], "service_user"), tokens.issue(settings.secret_key, ids["bench-worker"], "worker")
+    return (
+        sids,
+        tokens.issue(settings.secret_key, ids["bench-su"], "service_user"),
+        tokens.issue(settings.secret_key, ids["bench-worker"], "worker"),
+    )
 
 
 def stop(procs: list[subprocess.Popen]) -> None:
@@ -286,7 +329,12 @@ def stop(procs: list[subprocess.Popen]) -> None:
 
 async def bench_tandem(mode: str, n: int, duration: float, args: argparse.Namespace) -> Stats:
     work = Path(tempfile.mkdtemp(prefix="tandem-bench-"))
-    env = {**os.environ, "TANDEM_VAR_DIR": str(work), "TANDEM_SECRET_KEY": "bench-secret", "TANDEM_MASTER_KEY": "22" * 32}
+    env = {
+        **os.environ,
+        "TANDEM_VAR_DIR": str(work),
+        "TANDEM_SECRET_KEY": "bench-secret",
+        "TANDEM_MASTER_KEY": "22" * 32,
+    }
     env.pop("TANDEM_REDIS_URL", None)
     schema = None
     if mode == "redis":
@@ -306,7 +354,9 @@ async def bench_tandem(mode: str, n: int, duration: float, args: argparse.Namesp
             procs.append(p2)
         su_urls = [f"{a}/ws/sessions/{s}" for s in sids]
         worker_urls = [f"{b}/ws/sessions/{s}" for s in sids]
-        return await run_load(su_urls, worker_urls, sids, (su_token, worker_token), duration, bare=False, pids=[p.pid for p in procs])
+        return await run_load(
+            su_urls, worker_urls, sids, (su_token, worker_token), duration, bare=False, pids=[p.pid for p in procs]
+        )
     finally:
         stop(procs)
         if schema:
@@ -348,8 +398,11 @@ def row(label: str, n: int, s: Stats, floor: Stats) -> str:
 
 async def main(args: argparse.Namespace) -> None:
     modes = ["sqlite", "redis"] if args.mode == "both" else [args.mode]
-    print(f"# mirror latency, ms (send -> other device's receive); {args.duration:.0f} s per run; "
-          f"per session {DURABLE_HZ} durable/s + {EPHEMERAL_HZ} ephemeral/s; lost = durable/ephemeral", flush=True)
+    print(
+        f"# mirror latency, ms (send -> other device's receive); {args.duration:.0f} s per run; "
+        f"per session {DURABLE_HZ} durable/s + {EPHEMERAL_HZ} ephemeral/s; lost = durable/ephemeral",
+        flush=True,
+    )
     for mode in modes:
         for n in args.sessions:
             floor = await bench_relay(n, args.duration)

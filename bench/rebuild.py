@@ -20,17 +20,17 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tqdm import tqdm  # noqa: E402
+from tqdm import tqdm
 
-from core import aggregates as A  # noqa: E402
-from core import settings as settings_mod  # noqa: E402
-from core.log import EventLog, open_log  # noqa: E402
+from core import aggregates as A
+from core import settings as settings_mod
+from core.log import EventLog, open_log
 
 SUS, WORKERS, DAYS, SAVE_BATCH = 100, 10, 182, 5000
 
@@ -47,8 +47,16 @@ def content_ids() -> dict[str, list[Any]]:
         }
     except Exception as exc:  # content is being written: fall back to made-up ids
         print(f"(content not loaded: {exc}; using synthetic ids)", file=sys.stderr)
-        secs = [(f"t{t}", f"t{t}/s{s}", f"v-t{t}-s{s}", [f"t{t}/s{s}/q{q}" for q in range(3)]) for t in range(7) for s in range(6)]
-        return {"sections": secs, "trackers": [("mood", ["level"]), ("sleep", ["hours", "quality"]), ("stress", ["level"])], "worksheets": ["ws1", "ws2"]}
+        secs = [
+            (f"t{t}", f"t{t}/s{s}", f"v-t{t}-s{s}", [f"t{t}/s{s}/q{q}" for q in range(3)])
+            for t in range(7)
+            for s in range(6)
+        ]
+        return {
+            "sections": secs,
+            "trackers": [("mood", ["level"]), ("sleep", ["hours", "quality"]), ("stress", ["level"])],
+            "worksheets": ["ws1", "ws2"],
+        }
 
 
 class Seeder:
@@ -82,26 +90,71 @@ class Seeder:
             self.versions[ev.originator_id] = ev.originator_version
             self.add(ev)
 
-    def act(self, cls: type, stream: uuid.UUID, at: datetime, actor: uuid.UUID, role: str, session: uuid.UUID | None = None, **fields: Any) -> None:
+    def act(
+        self,
+        cls: type,
+        stream: uuid.UUID,
+        at: datetime,
+        actor: uuid.UUID,
+        role: str,
+        session: uuid.UUID | None = None,
+        **fields: Any,
+    ) -> None:
         v = self.versions[stream] = self.versions.get(stream, 0) + 1
-        self.add(cls(originator_id=stream, originator_version=v, timestamp=at, event_id=str(uuid.uuid4()), actor_id=actor, actor_role=role,
-                     device="web", session_id=session, client_time=at, content_version="bench", client_event_id=uuid.uuid4().hex, **fields))
+        self.add(
+            cls(
+                originator_id=stream,
+                originator_version=v,
+                timestamp=at,
+                event_id=str(uuid.uuid4()),
+                actor_id=actor,
+                actor_role=role,
+                device="web",
+                session_id=session,
+                client_time=at,
+                content_version="bench",
+                client_event_id=uuid.uuid4().hex,
+                **fields,
+            )
+        )
 
     def run(self) -> None:
         rng = self.rng
-        start = datetime.now(timezone.utc) - timedelta(days=DAYS)
+        start = datetime.now(UTC) - timedelta(days=DAYS)
         workers = [A.account_id(f"bench-worker-{w}") for w in range(WORKERS)]
         sus = [A.account_id(f"bench-su-{s}") for s in range(SUS)]
         for i, wid in enumerate(workers):
-            self.created(A.Account._create(A.Account.Registered, id=wid, username=f"bench-worker-{i}", display_name=f"Worker {i}", role="worker",
-                                           password_hash="x", pseudonym=f"P-w{i:03d}"), start)
+            self.created(
+                A.Account._create(
+                    A.Account.Registered,
+                    id=wid,
+                    username=f"bench-worker-{i}",
+                    display_name=f"Worker {i}",
+                    role="worker",
+                    password_hash="x",
+                    pseudonym=f"P-w{i:03d}",
+                ),
+                start,
+            )
         for i, su in enumerate(sus):
-            self.created(A.Account._create(A.Account.Registered, id=su, username=f"bench-su-{i}", display_name=f"Service user {i}",
-                                           role="service_user", password_hash="x", pseudonym=f"P-{i:04d}"), start)
+            self.created(
+                A.Account._create(
+                    A.Account.Registered,
+                    id=su,
+                    username=f"bench-su-{i}",
+                    display_name=f"Service user {i}",
+                    role="service_user",
+                    password_hash="x",
+                    pseudonym=f"P-{i:04d}",
+                ),
+                start,
+            )
             self.created(A.Journey._create(A.Journey.Began, id=A.journey_id(su), su_id=su), start)
             self.created(A.Consent._create(A.Consent.Opened, id=A.consent_id(su), su_id=su), start)
             w = workers[i % WORKERS]
-            self.created(A.CaseloadLink._create(A.CaseloadLink.Linked, id=A.link_id(w, su), worker_id=w, su_id=su, by=w), start)
+            self.created(
+                A.CaseloadLink._create(A.CaseloadLink.Linked, id=A.link_id(w, su), worker_id=w, su_id=su, by=w), start
+            )
             if rng.random() < 0.6:
                 self.act(A.Consent.ConsentGiven, A.consent_id(su), start, su, "service_user", scope="research")
         per_su_day = max(1, (self.total - self.written - len(self.buf)) // (SUS * DAYS))
@@ -123,8 +176,16 @@ class Seeder:
         rng, jid = self.rng, A.journey_id(su)
         done = 0
         for tracker, measures in self.ids["trackers"]:
-            self.act(A.Journey.ChartPointRecorded, jid, t, su, "service_user", tracker_id=tracker, values={m: float(rng.randint(1, 10)) for m in measures},
-                     for_date=t.date().isoformat())
+            self.act(
+                A.Journey.ChartPointRecorded,
+                jid,
+                t,
+                su,
+                "service_user",
+                tracker_id=tracker,
+                values={m: float(rng.randint(1, 10)) for m in measures},
+                for_date=t.date().isoformat(),
+            )
             done += 1
         while done < quota and not self.full():
             t += timedelta(minutes=rng.uniform(0.5, 45))
@@ -154,14 +215,31 @@ class Seeder:
             else:
                 act(A.Journey.VideoPaused, video_id=video, position_s=watched * 3.0)
         for q in questions[: rng.randint(0, len(questions))]:
-            act(A.Journey.AnswerSaved, question_id=q, answer={"k": "bench", "n": "bm9uY2Vub25jZQ==", "c": "Y2lwaGVydGV4dA==" * 8})
+            act(
+                A.Journey.AnswerSaved,
+                question_id=q,
+                answer={"k": "bench", "n": "bm9uY2Vub25jZQ==", "c": "Y2lwaGVydGV4dA==" * 8},
+            )
         if self.ids["worksheets"] and rng.random() < 0.2:
-            act(A.Journey.WorksheetItemAdded, worksheet_id=rng.choice(self.ids["worksheets"]), item_id=uuid.uuid4().hex[:12], text={"k": "bench", "n": "x", "c": "y" * 60})
+            act(
+                A.Journey.WorksheetItemAdded,
+                worksheet_id=rng.choice(self.ids["worksheets"]),
+                item_id=uuid.uuid4().hex[:12],
+                text={"k": "bench", "n": "x", "c": "y" * 60},
+            )
         return n
 
     def joint_session(self, worker: uuid.UUID, su: uuid.UUID, t: datetime) -> datetime:
         rng, sid = self.rng, uuid.uuid4()
-        s = A.JointSession._create(A.JointSession.SessionStarted, id=sid, worker_id=worker, su_id=su, same_device=False, started_by=worker, device="web")
+        s = A.JointSession._create(
+            A.JointSession.SessionStarted,
+            id=sid,
+            worker_id=worker,
+            su_id=su,
+            same_device=False,
+            started_by=worker,
+            device="web",
+        )
         self.created(s, t)
         end = t + timedelta(minutes=50)
         self.act(A.JointSession.ParticipantJoined, sid, t, worker, "worker", sid, user_id=worker, device_kind="desktop")
@@ -170,7 +248,17 @@ class Seeder:
         while t < end - timedelta(minutes=10):
             sug = uuid.uuid4().hex[:10]
             topic, section, _, _ = rng.choice(self.ids["sections"])
-            self.act(A.JointSession.SuggestionMade, sid, t, worker, "worker", sid, suggestion_id=sug, topic_id=topic, section_id=section)
+            self.act(
+                A.JointSession.SuggestionMade,
+                sid,
+                t,
+                worker,
+                "worker",
+                sid,
+                suggestion_id=sug,
+                topic_id=topic,
+                section_id=section,
+            )
             self.act(A.JointSession.SuggestionAccepted, sid, t, su, "service_user", sid, suggestion_id=sug)
             t += timedelta(minutes=1)
             t = t + timedelta(minutes=rng.uniform(2, 8))
@@ -234,7 +322,9 @@ def main() -> int:
         print(f"events:                {head:,}")
         print(f"raw read + decode:     {raw:,.0f} events/s ({secs:.1f}s)")
         print(f"rebuild, all 5:        {rebuild:,.0f} events/s ({views.rebuild_seconds:.1f}s), dead letters {dead}")
-        print(f"ratio:                 {rebuild / raw:.2f} of raw read (target >= 0.25) -> {'OK' if rebuild * 4 >= raw else 'BELOW TARGET'}")
+        print(
+            f"ratio:                 {rebuild / raw:.2f} of raw read (target >= 0.25) -> {'OK' if rebuild * 4 >= raw else 'BELOW TARGET'}"
+        )
     finally:
         log.close()
         if args.keep:

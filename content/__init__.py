@@ -4,7 +4,7 @@
 keeps snapshots so that events recorded against an older content version stay readable.
 """
 
-from content.loader import ContentError, ContentProblem, DATA_ROOT, load
+from content.loader import DATA_ROOT, ContentError, ContentProblem, load
 from content.model import (
     ContentSet,
     CrisisNotice,
@@ -20,11 +20,11 @@ from content.model import (
 )
 
 __all__ = [
+    "DATA_ROOT",
     "ContentError",
     "ContentProblem",
     "ContentSet",
     "CrisisNotice",
-    "DATA_ROOT",
     "Measure",
     "Peer",
     "Question",

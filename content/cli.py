@@ -59,7 +59,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_inner(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def _add_inner(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check = sub.add_parser("check", help="validate content/data and print a summary")
     check.add_argument("--root", type=Path, default=None, help="content data directory (default: content/data)")
     check.set_defaults(func=cmd_check)
@@ -67,13 +67,15 @@ def _add_inner(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     media.add_argument("--root", type=Path, default=None, help="content data directory (default: content/data)")
     media.add_argument("--only", nargs="*", metavar="VIDEO_ID", help="only these videos")
     media.set_defaults(func=cmd_make_media)
-    snap = sub.add_parser("snapshot", help="save the current content version's snapshot (default: content/data/versions, to commit)")
+    snap = sub.add_parser(
+        "snapshot", help="save the current content version's snapshot (default: content/data/versions, to commit)"
+    )
     snap.add_argument("--root", type=Path, default=None, help="content data directory (default: content/data)")
     snap.add_argument("--dir", type=Path, default=None, help="where to write <version>.json")
     snap.set_defaults(func=cmd_snapshot)
 
 
-def add_commands(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `content check|make-media|snapshot` on a parent CLI."""
     parser = subparsers.add_parser("content", help="check content and regenerate media")
     _add_inner(parser.add_subparsers(dest="content_command", required=True))

@@ -11,9 +11,10 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -84,9 +85,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -285,15 +284,19 @@ class _Loader:
 
     def peers(self) -> dict[str, Peer]:
         path = self.root / "peers.yaml"
-        return {d["id"]: Peer(d["id"], d["name"].strip(), d["bio"].strip(), d["note"].strip())
-                for _, d in self.items(path, "peers", PEER)}
+        return {
+            d["id"]: Peer(d["id"], d["name"].strip(), d["bio"].strip(), d["note"].strip())
+            for _, d in self.items(path, "peers", PEER)
+        }
 
     def trackers(self) -> dict[str, Tracker]:
         path = self.root / "trackers.yaml"
         out: dict[str, Tracker] = {}
         for where, d in self.items(path, "trackers", TRACKER):
             if d["id"] not in TRACKER_IDS:
-                self.problem(path, f"{where}id", f"unknown tracker type {d['id']!r} (allowed: {', '.join(TRACKER_IDS)})")
+                self.problem(
+                    path, f"{where}id", f"unknown tracker type {d['id']!r} (allowed: {', '.join(TRACKER_IDS)})"
+                )
                 continue
             measures = [self.measure(m, path, f"{where}measures[{j}].") for j, m in enumerate(d["measures"])]
             valid = [m for m in measures if m is not None]
@@ -323,7 +326,9 @@ class _Loader:
         labels: dict[int, str] = {}
         for k, v in (m.get("labels") or {}).items():
             if _int(k) or not lo <= k <= hi or _line(v):
-                self.problem(path, f"{where}labels", f"label keys must be integers in {lo}..{hi} with one-line text (bad: {k!r})")
+                self.problem(
+                    path, f"{where}labels", f"label keys must be integers in {lo}..{hi} with one-line text (bad: {k!r})"
+                )
                 return None
             labels[k] = v
         return Measure(m["id"], m["label"], m["unit"], lo, hi, step, labels)
@@ -333,7 +338,9 @@ class _Loader:
         out: dict[str, Worksheet] = {}
         for where, d in self.items(path, "worksheets", WORKSHEET):
             if d["id"] not in WORKSHEET_IDS:
-                self.problem(path, f"{where}id", f"unknown worksheet type {d['id']!r} (allowed: {', '.join(WORKSHEET_IDS)})")
+                self.problem(
+                    path, f"{where}id", f"unknown worksheet type {d['id']!r} (allowed: {', '.join(WORKSHEET_IDS)})"
+                )
                 continue
             if not d["examples"] or any(_line(e) for e in d["examples"]):
                 self.problem(path, f"{where}examples", "must be a non-empty list of one-line strings")
@@ -366,8 +373,17 @@ class _Loader:
             before = len(self.problems)
             self.media_file(d["captions"], path, f"{where}captions")
             if ok and len(self.problems) == before:
-                out[d["id"]] = Video(d["id"], d["peer"], d["topic"], d["title"], float(d["duration"]),
-                                     d.get("file"), d.get("url"), d["captions"], " ".join(d["transcript"].split()))
+                out[d["id"]] = Video(
+                    d["id"],
+                    d["peer"],
+                    d["topic"],
+                    d["title"],
+                    float(d["duration"]),
+                    d.get("file"),
+                    d.get("url"),
+                    d["captions"],
+                    " ".join(d["transcript"].split()),
+                )
         return out
 
     def crisis(self) -> CrisisNotice | None:
@@ -385,7 +401,9 @@ class _Loader:
         for d in sorted(tdir.iterdir()):
             m = TOPIC_DIR.match(d.name)
             if not d.is_dir() or not m or m.group(2) not in TOPIC_SECTIONS:
-                self.problem(d, None, f"unexpected entry; topic folders are NN-<topic-id> with ids {', '.join(TOPIC_SECTIONS)}")
+                self.problem(
+                    d, None, f"unexpected entry; topic folders are NN-<topic-id> with ids {', '.join(TOPIC_SECTIONS)}"
+                )
                 continue
             topic = self.topic(d, int(m.group(1)), m.group(2), videos, trackers, worksheets)
             if topic is not None:
@@ -403,8 +421,9 @@ class _Loader:
                 self.problem(self.root / "videos.yaml", "videos", f"topic {t.id!r} has no video")
         return sorted(found.values(), key=lambda t: t.order)
 
-    def topic(self, d: Path, prefix: int, tid: str, videos: dict[str, Video],
-              trackers: set[str], worksheets: set[str]) -> Topic | None:
+    def topic(
+        self, d: Path, prefix: int, tid: str, videos: dict[str, Video], trackers: set[str], worksheets: set[str]
+    ) -> Topic | None:
         path = d / "topic.yaml"
         meta = self.read_fields(path, TOPIC)
         ok = meta is not None
@@ -443,11 +462,24 @@ class _Loader:
             ok = False
         if not ok or meta is None:
             return None
-        return Topic(tid, meta["title"], meta["order"], " ".join(meta["intro"].split()),
-                     tuple(sorted(sections, key=lambda s: s.order)))
+        return Topic(
+            tid,
+            meta["title"],
+            meta["order"],
+            " ".join(meta["intro"].split()),
+            tuple(sorted(sections, key=lambda s: s.order)),
+        )
 
-    def section(self, path: Path, prefix: int, slug: str, tid: str, videos: dict[str, Video],
-                trackers: set[str], worksheets: set[str]) -> Section | None:
+    def section(
+        self,
+        path: Path,
+        prefix: int,
+        slug: str,
+        tid: str,
+        videos: dict[str, Video],
+        trackers: set[str],
+        worksheets: set[str],
+    ) -> Section | None:
         d = self.read_fields(path, SECTION)
         if d is None:
             return None
@@ -490,8 +522,18 @@ class _Loader:
                 bad(key, "lists an id twice")
         if not ok:
             return None
-        return Section(f"{tid}/{slug}", slug, tid, d["title"], d["order"], d["summary"].strip() + "\n",
-                       d.get("video"), tuple(questions), tuple(d.get("trackers") or ()), tuple(d.get("worksheets") or ()))
+        return Section(
+            f"{tid}/{slug}",
+            slug,
+            tid,
+            d["title"],
+            d["order"],
+            d["summary"].strip() + "\n",
+            d.get("video"),
+            tuple(questions),
+            tuple(d.get("trackers") or ()),
+            tuple(d.get("worksheets") or ()),
+        )
 
 
 def load(root: Path | None = None) -> ContentSet:
@@ -509,5 +551,12 @@ def load(root: Path | None = None) -> ContentSet:
         raise ContentError(ld.problems)
     blob = json.dumps(ld.canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     version = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    return ContentSet(version, tuple(topics), tuple(peers.values()), tuple(videos.values()),
-                      tuple(trackers[t] for t in TRACKER_IDS), tuple(worksheets[w] for w in WORKSHEET_IDS), crisis)
+    return ContentSet(
+        version,
+        tuple(topics),
+        tuple(peers.values()),
+        tuple(videos.values()),
+        tuple(trackers[t] for t in TRACKER_IDS),
+        tuple(worksheets[w] for w in WORKSHEET_IDS),
+        crisis,
+    )

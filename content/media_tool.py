@@ -13,8 +13,9 @@ import subprocess
 import tempfile
 import textwrap
 import wave
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -28,9 +29,17 @@ FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 MAX_BYTES = 300_000
 # espeak-ng voice variants so the peers do not all sound the same.
 VOICES = {
-    "amara": "en-gb+f3", "tom": "en-gb+m3", "priya": "en-gb+f2", "daniel": "en-gb+m1",
-    "joe": "en-gb+m4", "grace": "en-gb+f4", "sam": "en-gb+m2", "mei": "en-gb+f1",
-    "kwame": "en-gb+m7", "rosa": "en-gb+f5", "hannah": "en-gb+f3",
+    "amara": "en-gb+f3",
+    "tom": "en-gb+m3",
+    "priya": "en-gb+f2",
+    "daniel": "en-gb+m1",
+    "joe": "en-gb+m4",
+    "grace": "en-gb+f4",
+    "sam": "en-gb+m2",
+    "mei": "en-gb+f1",
+    "kwame": "en-gb+m7",
+    "rosa": "en-gb+f5",
+    "hannah": "en-gb+f3",
 }
 WORDS_PER_MINUTE = 140
 
@@ -63,7 +72,7 @@ def make_vtt(transcript: str, seconds: float, max_words: int = 7) -> str:
             cues[-1] += words  # glue short clauses ("It didn't.") onto the previous cue
             continue
         k = -(-len(words) // max_words)  # ceil: balanced chunks rather than a short tail
-        cues += [words[i * len(words) // k:(i + 1) * len(words) // k] for i in range(k)]
+        cues += [words[i * len(words) // k : (i + 1) * len(words) // k] for i in range(k)]
     texts = [" ".join(c) for c in cues]
     total = sum(len(t) + 1 for t in texts)
     out, start = ["WEBVTT", ""], 0.0
@@ -78,8 +87,9 @@ def _drawtext(tmp: Path, name: str, text: str, font: str, size: int, y: int, col
     # textfile= avoids escaping the text for the filter graph; expansion=none keeps '%' literal.
     f = tmp / f"{name}.txt"
     f.write_text(text, encoding="utf-8")
-    return (f"drawtext=fontfile={font}:textfile={f}:expansion=none:fontcolor={color}"
-            f":fontsize={size}:x=(w-text_w)/2:y={y}")
+    return (
+        f"drawtext=fontfile={font}:textfile={f}:expansion=none:fontcolor={color}:fontsize={size}:x=(w-text_w)/2:y={y}"
+    )
 
 
 def make_video(video: dict[str, Any], peer_name: str, media: Path, tmp: Path) -> float:
@@ -98,14 +108,49 @@ def make_video(video: dict[str, Any], peer_name: str, media: Path, tmp: Path) ->
     filters.append(_drawtext(tmp, "note", "A composite character, voiced for Tandem", FONT, 13, 240, "0xaab4bf"))
     out = media / f"{vid}.webm"
     _run(
-        "ffmpeg", "-y", "-v", "error",
-        "-f", "lavfi", "-i", f"color=c={BACKGROUND}:s={SIZE}:r={FPS}:d={seconds:.3f}",
-        "-i", str(wav),
-        "-vf", ",".join(filters),
-        "-c:v", "libvpx-vp9", "-b:v", "0", "-crf", "45", "-deadline", "good", "-row-mt", "0", "-threads", "1",
-        "-pix_fmt", "yuv420p", "-g", str(FPS * 10),
-        "-c:a", "libopus", "-b:a", "24k", "-ac", "1",
-        "-shortest", "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
+        "ffmpeg",
+        "-y",
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        f"color=c={BACKGROUND}:s={SIZE}:r={FPS}:d={seconds:.3f}",
+        "-i",
+        str(wav),
+        "-vf",
+        ",".join(filters),
+        "-c:v",
+        "libvpx-vp9",
+        "-b:v",
+        "0",
+        "-crf",
+        "45",
+        "-deadline",
+        "good",
+        "-row-mt",
+        "0",
+        "-threads",
+        "1",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        str(FPS * 10),
+        "-c:a",
+        "libopus",
+        "-b:a",
+        "24k",
+        "-ac",
+        "1",
+        "-shortest",
+        "-map_metadata",
+        "-1",
+        "-fflags",
+        "+bitexact",
+        "-flags:v",
+        "+bitexact",
+        "-flags:a",
+        "+bitexact",
         str(out),
     )
     size = out.stat().st_size
@@ -117,17 +162,14 @@ def make_video(video: dict[str, Any], peer_name: str, media: Path, tmp: Path) ->
 
 def write_duration(yaml_text: str, video_id: str, seconds: float) -> str:
     """Replace one entry's `duration:` line in place, keeping comments and layout of videos.yaml."""
-    pattern = re.compile(
-        rf"(^\s*- id: {re.escape(video_id)}\s*\n(?:(?!\s*- id:).*\n)*?\s+duration: )[^\s#]*", re.M
-    )
+    pattern = re.compile(rf"(^\s*- id: {re.escape(video_id)}\s*\n(?:(?!\s*- id:).*\n)*?\s+duration: )[^\s#]*", re.M)
     new, n = pattern.subn(lambda m: f"{m.group(1)}{seconds}", yaml_text, count=1)
     if n != 1:
         raise RuntimeError(f"no 'duration:' line for {video_id} in videos.yaml")
     return new
 
 
-def make_media(root: Path | None = None, only: list[str] | None = None,
-               log: Callable[[str], None] = print) -> None:
+def make_media(root: Path | None = None, only: list[str] | None = None, log: Callable[[str], None] = print) -> None:
     root = Path(root) if root is not None else DATA_ROOT
     missing = [t for t in ("ffmpeg", "ffprobe", "espeak-ng") if shutil.which(t) is None]
     if missing:

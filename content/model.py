@@ -3,9 +3,10 @@ snapshotted to JSON (content.versions) and rebuilt exactly."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any, Iterator, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -225,9 +226,7 @@ class ContentSet:
 
         return cls(
             version=d["version"],
-            topics=tuple(
-                Topic(**{**t, "sections": tuple(section(s) for s in t["sections"])}) for t in d["topics"]
-            ),
+            topics=tuple(Topic(**{**t, "sections": tuple(section(s) for s in t["sections"])}) for t in d["topics"]),
             peers=tuple(Peer(**p) for p in d["peers"]),
             videos=tuple(Video(**v) for v in d["videos"]),
             trackers=tuple(

@@ -7,7 +7,8 @@ document order so a live session can mirror scrolling as (element id, fraction).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
@@ -16,8 +17,16 @@ from markdown_it.token import Token
 ALLOWED_SCHEMES = ("http://", "https://", "mailto:")
 # Opening tokens that render as a block element which can carry an id.
 _BLOCK_TOKENS = {
-    "paragraph_open", "heading_open", "bullet_list_open", "ordered_list_open", "list_item_open",
-    "blockquote_open", "table_open", "hr", "fence", "code_block",
+    "paragraph_open",
+    "heading_open",
+    "bullet_list_open",
+    "ordered_list_open",
+    "list_item_open",
+    "blockquote_open",
+    "table_open",
+    "hr",
+    "fence",
+    "code_block",
 }
 
 

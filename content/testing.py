@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -42,5 +43,6 @@ def find(found: list[ContentProblem], file: str, field: str | None, text: str) -
     for p in found:
         if p.file.endswith(file) and p.field == field and text in p.message:
             return p
-    raise AssertionError(f"no problem for {file!r} field {field!r} containing {text!r}; got:\n"
-                         + "\n".join(map(str, found)))
+    raise AssertionError(
+        f"no problem for {file!r} field {field!r} containing {text!r}; got:\n" + "\n".join(map(str, found))
+    )

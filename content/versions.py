@@ -34,7 +34,7 @@ def default_directory() -> Path:
 
 def _dirs(directory: Path | str | None) -> list[Path]:
     dirs = [Path(directory)] if directory is not None else []
-    return dirs + [default_directory(), COMMITTED_DIR]
+    return [*dirs, default_directory(), COMMITTED_DIR]
 
 
 def remember(content_set: ContentSet, directory: Path | str | None = None) -> Path:

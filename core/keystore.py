@@ -109,19 +109,27 @@ class _PostgresKeys:
         self._table = SQL("{}.person_keys").format(Identifier(schema))
         with pg_setup_lock(url) as ddl:
             ddl.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
-            ddl.execute(SQL("CREATE TABLE IF NOT EXISTS {} (su_id uuid PRIMARY KEY, wrapped bytea NOT NULL)").format(self._table))
+            ddl.execute(
+                SQL("CREATE TABLE IF NOT EXISTS {} (su_id uuid PRIMARY KEY, wrapped bytea NOT NULL)").format(
+                    self._table
+                )
+            )
         self._conn = psycopg.connect(url.split("?")[0], autocommit=True)
         self._sql = SQL
         self._lock = threading.Lock()
 
     def get(self, su_id: UUID) -> bytes | None:
         with self._lock:
-            row = self._conn.execute(self._sql("SELECT wrapped FROM {} WHERE su_id = %s").format(self._table), (su_id,)).fetchone()
+            row = self._conn.execute(
+                self._sql("SELECT wrapped FROM {} WHERE su_id = %s").format(self._table), (su_id,)
+            ).fetchone()
         return bytes(row[0]) if row else None
 
     def put(self, su_id: UUID, wrapped: bytes) -> None:
         with self._lock:
-            self._conn.execute(self._sql("INSERT INTO {} VALUES (%s, %s) ON CONFLICT DO NOTHING").format(self._table), (su_id, wrapped))
+            self._conn.execute(
+                self._sql("INSERT INTO {} VALUES (%s, %s) ON CONFLICT DO NOTHING").format(self._table), (su_id, wrapped)
+            )
 
     def delete(self, su_id: UUID) -> None:
         with self._lock:

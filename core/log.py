@@ -38,7 +38,9 @@ class EventLog(Application):
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0
 
-    def read(self, after: int, limit: int = 1000, stop: int | None = None, topics: Sequence[str] = ()) -> list[tuple[int, Any]]:
+    def read(
+        self, after: int, limit: int = 1000, stop: int | None = None, topics: Sequence[str] = ()
+    ) -> list[tuple[int, Any]]:
         """Events after position `after`, oldest first, as (position, domain event)."""
         notifications = self.recorder.select_notifications(after + 1, limit, stop=stop, topics=topics)
         to_event = self.mapper.to_domain_event

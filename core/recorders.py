@@ -48,7 +48,15 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
         # new rows take the consecutive rowids ending at MAX(rowid).
         c.executemany(
             self.insert_events_statement,
-            [(s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events],
+            [
+                (
+                    s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+                    s.originator_version,
+                    s.topic,
+                    s.state,
+                )
+                for s in stored_events
+            ],
         )
         c.execute(self.select_max_notification_id_statement)
         last = c.fetchone()[0]
@@ -57,7 +65,10 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
         if receipts:
             c.executemany(
                 "INSERT INTO tandem_receipts VALUES (?, ?, ?, ?, ?)",
-                [(r.actor_id, r.client_event_id, r.originator_id.hex, r.originator_version, r.event_id) for r in receipts],
+                [
+                    (r.actor_id, r.client_event_id, r.originator_id.hex, r.originator_version, r.event_id)
+                    for r in receipts
+                ],
             )
         return ids
 

@@ -15,7 +15,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -46,7 +46,7 @@ SEALED_FIELDS = {"AnswerSaved": "answer", "WorksheetItemAdded": "text", "Workshe
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Tandem:
@@ -132,7 +132,15 @@ class Tandem:
                 fields[sealed] = self.keys.seal(su_id, fields[sealed])
             jid = A.journey_id(su_id)
             cls = getattr(A.Journey, command.type)
-            return [cls(originator_id=jid, originator_version=ctx.next_version(jid), timestamp=now(), **self._envelope(actor, command), **fields)]
+            return [
+                cls(
+                    originator_id=jid,
+                    originator_version=ctx.next_version(jid),
+                    timestamp=now(),
+                    **self._envelope(actor, command),
+                    **fields,
+                )
+            ]
 
         return build
 
@@ -146,9 +154,24 @@ class Tandem:
             fields = dict(payload)
             if t in ("SuggestionMade", "ControlRequested", "SessionEnded") and not is_worker:
                 raise Forbidden("only the worker can do this", "type")
-            if t in ("SuggestionAccepted", "SuggestionDismissed", "ControlRefused", "MirroringPaused", "MirroringResumed", "ChartShown", "ChartHidden") and not is_su:
+            if (
+                t
+                in (
+                    "SuggestionAccepted",
+                    "SuggestionDismissed",
+                    "ControlRefused",
+                    "MirroringPaused",
+                    "MirroringResumed",
+                    "ChartShown",
+                    "ChartHidden",
+                )
+                and not is_su
+            ):
                 raise Forbidden("only the service user can do this", "type")
-            if t in ("SuggestionAccepted", "SuggestionDismissed") and s.suggestions.get(fields["suggestion_id"]) != "open":
+            if (
+                t in ("SuggestionAccepted", "SuggestionDismissed")
+                and s.suggestions.get(fields["suggestion_id"]) != "open"
+            ):
                 raise InvalidField("is not an open suggestion", "suggestion_id")
             if t == "ControlHandedOver":
                 to_user = fields["to_user"]
@@ -166,7 +189,15 @@ class Tandem:
             if t == "SessionEnded":
                 fields["reason"] = fields["reason"] or "ended by worker"
             cls = getattr(A.JointSession, t)
-            return [cls(originator_id=s.id, originator_version=s.version + 1, timestamp=now(), **self._envelope(actor, command), **fields)]
+            return [
+                cls(
+                    originator_id=s.id,
+                    originator_version=s.version + 1,
+                    timestamp=now(),
+                    **self._envelope(actor, command),
+                    **fields,
+                )
+            ]
 
         return build
 
@@ -178,7 +209,15 @@ class Tandem:
             if c is None:
                 raise Forbidden("no consent record for this account", "type")
             cls = getattr(A.Consent, command.type)
-            return [cls(originator_id=c.id, originator_version=c.version + 1, timestamp=now(), **self._envelope(actor, command), **payload)]
+            return [
+                cls(
+                    originator_id=c.id,
+                    originator_version=c.version + 1,
+                    timestamp=now(),
+                    **self._envelope(actor, command),
+                    **payload,
+                )
+            ]
 
         return build
 
@@ -223,7 +262,10 @@ class Tandem:
                 password_hash=pw_hash,
                 pseudonym="P-" + secrets.token_hex(4),
             )
-            objs: list[Any] = [account, A.AuditTrail._create(A.AuditTrail.Opened, id=A.audit_id(account.id), actor_id=account.id)]
+            objs: list[Any] = [
+                account,
+                A.AuditTrail._create(A.AuditTrail.Opened, id=A.audit_id(account.id), actor_id=account.id),
+            ]
             if role == "service_user":
                 objs.append(A.Journey._create(A.Journey.Began, id=A.journey_id(account.id), su_id=account.id))
                 objs.append(A.Consent._create(A.Consent.Opened, id=A.consent_id(account.id), su_id=account.id))
@@ -255,13 +297,17 @@ class Tandem:
             raise Forbidden("is not your current password", "current_password")
         if new == current:
             raise InvalidField("must differ from the current password", "new_password")
-        return self._set_password(user_id, new, "new_password", A.Account.PasswordChanged, expect_hash=account.password_hash)
+        return self._set_password(
+            user_id, new, "new_password", A.Account.PasswordChanged, expect_hash=account.password_hash
+        )
 
     def reset_password(self, user_id: UUID, new: str, by: UUID) -> Recorded:
         """An admin sets a new password for someone who forgot theirs; their sessions end."""
         return self._set_password(user_id, new, "password", A.Account.PasswordReset, by=by)
 
-    def _set_password(self, user_id: UUID, new: str, field: str, event: type, expect_hash: str | None = None, **fields: Any) -> Recorded:
+    def _set_password(
+        self, user_id: UUID, new: str, field: str, event: type, expect_hash: str | None = None, **fields: Any
+    ) -> Recorded:
         if not 8 <= len(new) <= 1024:
             raise InvalidField("must be 8 to 1024 characters", field)
         pw_hash = _hasher.hash(new)
@@ -288,7 +334,9 @@ class Tandem:
         def build(ctx: WriteContext) -> list[Any]:
             existing = ctx.edit(A.link_id(worker_id, su_id))
             if existing is None:
-                link = A.CaseloadLink._create(A.CaseloadLink.Linked, id=A.link_id(worker_id, su_id), worker_id=worker_id, su_id=su_id, by=by)
+                link = A.CaseloadLink._create(
+                    A.CaseloadLink.Linked, id=A.link_id(worker_id, su_id), worker_id=worker_id, su_id=su_id, by=by
+                )
                 return list(link.collect_events())
             if existing.active:
                 raise Conflict("already linked", "su_id")
@@ -311,7 +359,9 @@ class Tandem:
         link = self.log.find(A.link_id(worker_id, su_id))
         return bool(link and link.active)
 
-    def start_session(self, actor: Actor, su_id: UUID | None = None, *, worker_id: UUID | None = None, same_device: bool = False) -> UUID:
+    def start_session(
+        self, actor: Actor, su_id: UUID | None = None, *, worker_id: UUID | None = None, same_device: bool = False
+    ) -> UUID:
         """Start a joint session between a worker and a service user they are linked to.
 
         Usually the worker starts it and invites the SU (`su_id`). An SU logged in on
@@ -347,7 +397,9 @@ class Tandem:
         agg = self.log.find(session_id)
         return agg if isinstance(agg, A.JointSession) else None
 
-    async def audit(self, actor: Actor, subject_id: UUID | None, resource: str, *, allowed: bool, reason: str = "") -> Recorded:
+    async def audit(
+        self, actor: Actor, subject_id: UUID | None, resource: str, *, allowed: bool, reason: str = ""
+    ) -> Recorded:
         """Record that `actor` looked at (or was refused) someone else's data."""
 
         def build(ctx: WriteContext) -> list[Any]:
@@ -372,7 +424,9 @@ class Tandem:
         if account is None:
             raise InvalidField("no such account", "user_id")
         if account.role != "service_user":
-            raise InvalidField("Only service users have free text to erase; deactivate this account instead.", "user_id")
+            raise InvalidField(
+                "Only service users have free text to erase; deactivate this account instead.", "user_id"
+            )
         self.keys.destroy(su_id)
         return self._account_event(su_id, A.Account.Erased, by=by)
 

@@ -250,7 +250,9 @@ class GroupCommitWriter:
             events.extend(evs)
             main = evs[0]
             if p.key is not None:
-                receipts.append(Receipt(p.key[0], p.key[1], main.originator_id, main.originator_version, _event_id(main)))
+                receipts.append(
+                    Receipt(p.key[0], p.key[1], main.originator_id, main.originator_version, _event_id(main))
+                )
             built.append((p, fut, evs))
         if not built:
             return
@@ -287,11 +289,14 @@ class GroupCommitWriter:
             self._seen = max(position.values())
         self.batches += 1
         self.events_written += len(events)
-        for p, fut, evs in built:
+        for _, fut, evs in built:
             main = evs[0]
             fut.set_result(Recorded(position[id(main)], _event_id(main)))
         try:
-            self.on_commit(max(position.values()), sorted(((r.notification.id, r.domain_event) for r in recordings), key=itemgetter(0)))
+            self.on_commit(
+                max(position.values()),
+                sorted(((r.notification.id, r.domain_event) for r in recordings), key=itemgetter(0)),
+            )
         except Exception:
             log.exception("commit listener failed")
 

@@ -77,7 +77,9 @@ class Projection:
         self.content = content
         self._known: dict[tuple[str, str], str | None] = {}
         self._su_ids: dict[UUID, str] = {}
-        self.handlers: dict[str, Callable[[Any, int, Rows], None]] = {q: getattr(self, a) for q, a in self._handler_names.items()}
+        self.handlers: dict[str, Callable[[Any, int, Rows], None]] = {
+            q: getattr(self, a) for q, a in self._handler_names.items()
+        }
 
     # ------------------------------------------------------------ helpers for handlers
 
@@ -220,4 +222,3 @@ class Rows:
         self.dead.clear()
         self._staged.clear()
         self._inserted.clear()
-

@@ -14,7 +14,9 @@ def add_commands(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="projections_cmd", required=True)
     r = sub.add_parser("rebuild", help="rebuild from position 0 into fresh tables, then swap them in")
     r.add_argument("name", nargs="?", help="one projection (default: all)")
-    r.add_argument("--no-content", action="store_true", help="do not check content ids (no dead letters for unknown content)")
+    r.add_argument(
+        "--no-content", action="store_true", help="do not check content ids (no dead letters for unknown content)"
+    )
     r.set_defaults(func=_rebuild)
     s = sub.add_parser("status", help="position, log head, lag, version and dead letters of each projection")
     s.set_defaults(func=_status)
@@ -71,7 +73,9 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{'projection':<12} {'position':>10} {'head':>10} {'lag':>8} {'version':>8} {'dead':>6}  state")
         for name, s in views.status().items():
             version = f"{s['version']}" + ("" if s["version"] == s["code_version"] else f"->{s['code_version']}")
-            print(f"{name:<12} {s['position']:>10} {s['head']:>10} {s['lag']:>8} {version:>8} {s['dead_letters']:>6}  {s['state']}")
+            print(
+                f"{name:<12} {s['position']:>10} {s['head']:>10} {s['lag']:>8} {version:>8} {s['dead_letters']:>6}  {s['state']}"
+            )
     finally:
         views.close()
     return 0

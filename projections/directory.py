@@ -11,8 +11,17 @@ from projections.store import TableSpec
 
 ACCOUNTS = TableSpec(
     "dir_accounts",
-    (("user_id", "text"), ("username", "text"), ("username_lc", "text"), ("display_name", "text"), ("role", "text"),
-     ("pseudonym", "text"), ("active", "int"), ("erased", "int"), ("registered_at", "text")),
+    (
+        ("user_id", "text"),
+        ("username", "text"),
+        ("username_lc", "text"),
+        ("display_name", "text"),
+        ("role", "text"),
+        ("pseudonym", "text"),
+        ("active", "int"),
+        ("erased", "int"),
+        ("registered_at", "text"),
+    ),
     ("user_id",),
     (("username_lc",), ("role",)),
 )
@@ -22,8 +31,17 @@ LINKS = TableSpec(
     ("link_id",),
     (("worker_id",), ("su_id",)),
 )
-CONSENT = TableSpec("dir_consent", (("consent_id", "text"), ("su_id", "text"), ("research", "int"), ("changed_at", "text")), ("consent_id",), (("su_id",),))
-SHARED = TableSpec("dir_shared", (("su_id", "text"), ("scope", "text"), ("ref", "text"), ("shared_at", "text")), ("su_id", "scope", "ref"))
+CONSENT = TableSpec(
+    "dir_consent",
+    (("consent_id", "text"), ("su_id", "text"), ("research", "int"), ("changed_at", "text")),
+    ("consent_id",),
+    (("su_id",),),
+)
+SHARED = TableSpec(
+    "dir_shared",
+    (("su_id", "text"), ("scope", "text"), ("ref", "text"), ("shared_at", "text")),
+    ("su_id", "scope", "ref"),
+)
 
 
 class Directory(Projection):
@@ -35,11 +53,20 @@ class Directory(Projection):
 
     @handles(A.Account.Registered)
     def _registered(self, ev: Any, pos: int, rows: Rows) -> None:
-        rows.put("dir_accounts", {
-            "user_id": str(ev.originator_id), "username": ev.username, "username_lc": ev.username.lower(),
-            "display_name": ev.display_name, "role": ev.role, "pseudonym": ev.pseudonym,
-            "active": 1, "erased": 0, "registered_at": iso(ev.timestamp),
-        })
+        rows.put(
+            "dir_accounts",
+            {
+                "user_id": str(ev.originator_id),
+                "username": ev.username,
+                "username_lc": ev.username.lower(),
+                "display_name": ev.display_name,
+                "role": ev.role,
+                "pseudonym": ev.pseudonym,
+                "active": 1,
+                "erased": 0,
+                "registered_at": iso(ev.timestamp),
+            },
+        )
 
     @handles(A.Account.Deactivated, A.Account.Erased)
     def _deactivated(self, ev: Any, pos: int, rows: Rows) -> None:
@@ -53,8 +80,16 @@ class Directory(Projection):
 
     @handles(A.CaseloadLink.Linked)
     def _linked(self, ev: Any, pos: int, rows: Rows) -> None:
-        rows.put("dir_links", {"link_id": str(ev.originator_id), "worker_id": str(ev.worker_id), "su_id": str(ev.su_id),
-                               "active": 1, "linked_at": iso(ev.timestamp)})
+        rows.put(
+            "dir_links",
+            {
+                "link_id": str(ev.originator_id),
+                "worker_id": str(ev.worker_id),
+                "su_id": str(ev.su_id),
+                "active": 1,
+                "linked_at": iso(ev.timestamp),
+            },
+        )
 
     @handles(A.CaseloadLink.Unlinked, A.CaseloadLink.Relinked)
     def _relinked(self, ev: Any, pos: int, rows: Rows) -> None:
@@ -68,7 +103,15 @@ class Directory(Projection):
 
     @handles(A.Consent.Opened)
     def _consent_opened(self, ev: Any, pos: int, rows: Rows) -> None:
-        rows.put("dir_consent", {"consent_id": str(ev.originator_id), "su_id": str(ev.su_id), "research": 0, "changed_at": iso(ev.timestamp)})
+        rows.put(
+            "dir_consent",
+            {
+                "consent_id": str(ev.originator_id),
+                "su_id": str(ev.su_id),
+                "research": 0,
+                "changed_at": iso(ev.timestamp),
+            },
+        )
 
     @handles(A.Consent.ConsentGiven, A.Consent.ConsentWithdrawn)
     def _consent(self, ev: Any, pos: int, rows: Rows) -> None:
@@ -124,13 +167,19 @@ class Directory(Projection):
         return [{**_account(r), "link_active": bool(r["link_active"]), "linked_at": r["linked_at"]} for r in found]
 
     def is_linked(self, worker_id: UUID | str, su_id: UUID | str) -> bool:
-        return bool(self.q("SELECT 1 FROM dir_links WHERE worker_id = ? AND su_id = ? AND active = 1", str(worker_id), str(su_id)))
+        return bool(
+            self.q(
+                "SELECT 1 FROM dir_links WHERE worker_id = ? AND su_id = ? AND active = 1", str(worker_id), str(su_id)
+            )
+        )
 
     def shared(self, su_id: UUID | str) -> list[Row]:
         return self.q("SELECT scope, ref, shared_at FROM dir_shared WHERE su_id = ? ORDER BY scope, ref", str(su_id))
 
     def is_shared(self, su_id: UUID | str, scope: str, ref: str) -> bool:
-        return bool(self.q("SELECT 1 FROM dir_shared WHERE su_id = ? AND scope = ? AND ref = ?", str(su_id), scope, ref))
+        return bool(
+            self.q("SELECT 1 FROM dir_shared WHERE su_id = ? AND scope = ? AND ref = ?", str(su_id), scope, ref)
+        )
 
     def has_consented(self, su_id: UUID | str) -> bool:
         return bool(self.q("SELECT 1 FROM dir_consent WHERE su_id = ? AND research = 1", sid(su_id)))
@@ -138,6 +187,12 @@ class Directory(Projection):
 
 def _account(r: Row) -> Row:
     return {
-        "user_id": r["user_id"], "username": r["username"], "display_name": r["display_name"], "role": r["role"],
-        "pseudonym": r["pseudonym"], "active": bool(r["active"]), "erased": bool(r["erased"]), "registered_at": r["registered_at"],
+        "user_id": r["user_id"],
+        "username": r["username"],
+        "display_name": r["display_name"],
+        "role": r["role"],
+        "pseudonym": r["pseudonym"],
+        "active": bool(r["active"]),
+        "erased": bool(r["erased"]),
+        "registered_at": r["registered_at"],
     }

@@ -8,7 +8,7 @@ the SU's own actions outside joint sessions with no gap over SOLO_GAP.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from core import aggregates as A
@@ -20,17 +20,32 @@ SOLO_GAP = 1800.0
 
 SUS = TableSpec(
     "eng_sus",
-    (("su_id", "text"), ("pseudonym", "text"), ("consented", "int"), ("first_at", "text"), ("last_at", "text"), ("last_ts", "real"),
-     ("last_solo_ts", "real"), ("active_s", "real"), ("solo_sessions", "int"), ("joint_sessions", "int"), ("first_topic", "text"),
-     ("topic_order", "text"), ("videos_started", "text"), ("videos_completed", "text"), ("tracker_points", "int"), ("trackers_used", "text")),
+    (
+        ("su_id", "text"),
+        ("pseudonym", "text"),
+        ("consented", "int"),
+        ("first_at", "text"),
+        ("last_at", "text"),
+        ("last_ts", "real"),
+        ("last_solo_ts", "real"),
+        ("active_s", "real"),
+        ("solo_sessions", "int"),
+        ("joint_sessions", "int"),
+        ("first_topic", "text"),
+        ("topic_order", "text"),
+        ("videos_started", "text"),
+        ("videos_completed", "text"),
+        ("tracker_points", "int"),
+        ("trackers_used", "text"),
+    ),
     ("su_id",),
     (("pseudonym",),),
 )
-DAILY = TableSpec("eng_daily", (("su_id", "text"), ("day", "text"), ("active_s", "real"), ("events", "int")), ("su_id", "day"))
-
-JOURNEY_ACTIONS = tuple(
-    c for c in vars(A.Journey).values() if isinstance(c, type) and issubclass(c, A.Action)
+DAILY = TableSpec(
+    "eng_daily", (("su_id", "text"), ("day", "text"), ("active_s", "real"), ("events", "int")), ("su_id", "day")
 )
+
+JOURNEY_ACTIONS = tuple(c for c in vars(A.Journey).values() if isinstance(c, type) and issubclass(c, A.Action))
 
 
 class Engagement(Projection):
@@ -42,11 +57,27 @@ class Engagement(Projection):
     def _registered(self, ev: Any, pos: int, rows: Rows) -> None:
         if ev.role != "service_user":
             return
-        rows.put("eng_sus", {
-            "su_id": str(ev.originator_id), "pseudonym": ev.pseudonym, "consented": 0, "first_at": None, "last_at": None, "last_ts": None,
-            "last_solo_ts": None, "active_s": 0.0, "solo_sessions": 0, "joint_sessions": 0, "first_topic": None, "topic_order": "[]",
-            "videos_started": "[]", "videos_completed": "[]", "tracker_points": 0, "trackers_used": "[]",
-        })
+        rows.put(
+            "eng_sus",
+            {
+                "su_id": str(ev.originator_id),
+                "pseudonym": ev.pseudonym,
+                "consented": 0,
+                "first_at": None,
+                "last_at": None,
+                "last_ts": None,
+                "last_solo_ts": None,
+                "active_s": 0.0,
+                "solo_sessions": 0,
+                "joint_sessions": 0,
+                "first_topic": None,
+                "topic_order": "[]",
+                "videos_started": "[]",
+                "videos_completed": "[]",
+                "tracker_points": 0,
+                "trackers_used": "[]",
+            },
+        )
 
     @handles(A.Account.Erased)
     def _erased(self, ev: Any, pos: int, rows: Rows) -> None:
@@ -106,7 +137,12 @@ class Engagement(Projection):
             _add(row, "trackers_used", ev.tracker_id)
         rows.put("eng_sus", row)
         day = row["last_at"][:10]  # stored times are UTC
-        d = rows.get("eng_daily", row["su_id"], day) or {"su_id": row["su_id"], "day": day, "active_s": 0.0, "events": 0}
+        d = rows.get("eng_daily", row["su_id"], day) or {
+            "su_id": row["su_id"],
+            "day": day,
+            "active_s": 0.0,
+            "events": 0,
+        }
         d["active_s"] += active
         d["events"] += 1
         rows.put("eng_daily", d)
@@ -132,12 +168,20 @@ class Engagement(Projection):
         started, completed = json.loads(r["videos_started"]), json.loads(r["videos_completed"])
         last = datetime.fromisoformat(r["last_at"]) if r["last_at"] else None
         return {
-            "pseudonym": r["pseudonym"], "first_activity_at": r["first_at"], "last_activity_at": r["last_at"],
-            "days_since_last_activity": (datetime.now(timezone.utc) - last).days if last else None,
-            "active_minutes_total": r["active_s"] / 60, "solo_sessions": r["solo_sessions"], "joint_sessions": r["joint_sessions"],
-            "first_topic": r["first_topic"], "topic_order": json.loads(r["topic_order"]), "videos_started": len(started),
-            "videos_completed": len(completed), "video_completion": len(completed) / len(started) if started else 0.0,
-            "tracker_points": r["tracker_points"], "trackers_used": json.loads(r["trackers_used"]),
+            "pseudonym": r["pseudonym"],
+            "first_activity_at": r["first_at"],
+            "last_activity_at": r["last_at"],
+            "days_since_last_activity": (datetime.now(UTC) - last).days if last else None,
+            "active_minutes_total": r["active_s"] / 60,
+            "solo_sessions": r["solo_sessions"],
+            "joint_sessions": r["joint_sessions"],
+            "first_topic": r["first_topic"],
+            "topic_order": json.loads(r["topic_order"]),
+            "videos_started": len(started),
+            "videos_completed": len(completed),
+            "video_completion": len(completed) / len(started) if started else 0.0,
+            "tracker_points": r["tracker_points"],
+            "trackers_used": json.loads(r["trackers_used"]),
             "daily": [{"day": d["day"], "active_minutes": d["active_s"] / 60, "events": d["events"]} for d in daily],
             "weekly": list(weeks.values()),
         }

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from core.log import EventLog, open_log
@@ -49,7 +49,7 @@ class Runtime:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class ProjectionSet:
@@ -59,18 +59,29 @@ class ProjectionSet:
     sessions: Sessions
     engagement: Engagement
 
-    def __init__(self, settings: Settings, tandem: Any = None, content: Any = None, names: Iterable[str] | None = None,
-                 batch_size: int = BATCH, poll_s: float = 1.0):
+    def __init__(
+        self,
+        settings: Settings,
+        tandem: Any = None,
+        content: Any = None,
+        names: Iterable[str] | None = None,
+        batch_size: int = BATCH,
+        poll_s: float = 1.0,
+    ):
         self.settings = settings
         self.store = ViewStore(settings)
         self.log: EventLog = open_log(settings)
         wanted = set(names) if names is not None else None
-        self.projections: dict[str, Projection] = {c.name: c(self.store, content) for c in ALL if wanted is None or c.name in wanted}
+        self.projections: dict[str, Projection] = {
+            c.name: c(self.store, content) for c in ALL if wanted is None or c.name in wanted
+        }
         for name, p in self.projections.items():
             setattr(self, name, p)
         self.batch_size = batch_size
         self.poll_s = poll_s
-        self._live = {n: Runtime(p, n, Rows(p.tables, "", authoritative=False), -1) for n, p in self.projections.items()}
+        self._live = {
+            n: Runtime(p, n, Rows(p.tables, "", authoritative=False), -1) for n, p in self.projections.items()
+        }
         self._positions: dict[str, int] = {}  # committed and current-version only
         self._cond = threading.Condition()
         self._wake = threading.Event()
@@ -95,8 +106,10 @@ class ProjectionSet:
                     conn.begin()
                     for spec in p.tables:
                         self.store.create_table(conn, spec)
-                    conn.execute(f"INSERT INTO {TRACKING} (name, position, version, updated_at) VALUES (?, 0, ?, ?) ON CONFLICT (name) DO NOTHING",
-                                 (name, p.version, _now()))
+                    conn.execute(
+                        f"INSERT INTO {TRACKING} (name, position, version, updated_at) VALUES (?, 0, ?, ?) ON CONFLICT (name) DO NOTHING",
+                        (name, p.version, _now()),
+                    )
                     conn.commit()
                 elif int(tracked[name]["version"]) != p.version:
                     stale.append(name)
@@ -241,7 +254,9 @@ class ProjectionSet:
             targets = dispatch.get(type(ev))
             if targets is None:
                 key = type(ev).__qualname__
-                targets = dispatch[type(ev)] = [(rt, h) for rt in runtimes if (h := rt.proj.handlers.get(key)) is not None]
+                targets = dispatch[type(ev)] = [
+                    (rt, h) for rt in runtimes if (h := rt.proj.handlers.get(key)) is not None
+                ]
             for rt, handler in targets:
                 if pos <= rt.position:
                     continue
@@ -259,7 +274,10 @@ class ProjectionSet:
         last = events[-1][0]
         for rt in runtimes:
             rt.rows.flush(conn, rt.tracking)
-            conn.execute(f"UPDATE {TRACKING} SET position = ?, updated_at = ? WHERE name = ?", (max(rt.position, last), now, rt.tracking))
+            conn.execute(
+                f"UPDATE {TRACKING} SET position = ?, updated_at = ? WHERE name = ?",
+                (max(rt.position, last), now, rt.tracking),
+            )
 
     def _publish(self, positions: dict[str, int]) -> None:
         with self._cond:
@@ -287,12 +305,17 @@ class ProjectionSet:
                 conn.execute(f"DROP TABLE IF EXISTS {spec.name}{NEW}")
                 self.store.create_table(conn, spec, NEW, with_indexes=False)  # indexes after the swap: faster load
             conn.execute(f"DELETE FROM {TRACKING} WHERE name = ?", (p.name + NEW,))
-            conn.execute(f"INSERT INTO {TRACKING} (name, position, version, updated_at) VALUES (?, 0, ?, ?)", (p.name + NEW, p.version, _now()))
+            conn.execute(
+                f"INSERT INTO {TRACKING} (name, position, version, updated_at) VALUES (?, 0, ?, ?)",
+                (p.name + NEW, p.version, _now()),
+            )
             conn.execute(f"DELETE FROM {DEAD_LETTERS} WHERE projection = ?", (p.name + NEW,))
         conn.commit()
         rts = [Runtime(p, p.name + NEW, Rows(p.tables, NEW, authoritative=True), 0) for p in projs]
         head = self.log.head()
-        bar = _bar(head, "+".join(p.name for p in projs) if len(projs) < len(self.projections) else "all projections", progress)
+        bar = _bar(
+            head, "+".join(p.name for p in projs) if len(projs) < len(self.projections) else "all projections", progress
+        )
         position, started = 0, time.monotonic()
         try:
             for events in self._prefetch(position, head):  # batches, each committed with its position
@@ -319,7 +342,10 @@ class ProjectionSet:
                 conn.execute(f"DELETE FROM {DEAD_LETTERS} WHERE projection = ?", (p.name,))
                 conn.execute(f"UPDATE {DEAD_LETTERS} SET projection = ? WHERE projection = ?", (p.name, p.name + NEW))
                 conn.execute(f"DELETE FROM {TRACKING} WHERE name = ?", (p.name + NEW,))
-                conn.execute(f"UPDATE {TRACKING} SET position = ?, version = ?, updated_at = ? WHERE name = ?", (position, p.version, _now(), p.name))
+                conn.execute(
+                    f"UPDATE {TRACKING} SET position = ?, version = ?, updated_at = ? WHERE name = ?",
+                    (position, p.version, _now(), p.name),
+                )
             conn.commit()
         except BaseException:
             conn.rollback()
@@ -379,7 +405,10 @@ class ProjectionSet:
     def status(self) -> dict[str, dict[str, Any]]:
         head = self.log.head()
         tracked = {r["name"]: r for r in self.store.query(f"SELECT name, position, version FROM {TRACKING}")}
-        dead = {r["projection"]: int(r["n"]) for r in self.store.query(f"SELECT projection, COUNT(*) AS n FROM {DEAD_LETTERS} GROUP BY projection")}
+        dead = {
+            r["projection"]: int(r["n"])
+            for r in self.store.query(f"SELECT projection, COUNT(*) AS n FROM {DEAD_LETTERS} GROUP BY projection")
+        }
         following = any(t.name == "tandem-projections" and t.is_alive() for t in self._threads)
         out: dict[str, dict[str, Any]] = {}
         for name, p in self.projections.items():
@@ -387,8 +416,16 @@ class ProjectionSet:
             position = int(row["position"]) if row else 0
             version = int(row["version"]) if row else None
             state = "rebuilding" if (name + NEW) in tracked else ("stale" if version != p.version else "current")
-            out[name] = {"position": position, "head": head, "lag": max(0, head - position), "version": version, "code_version": p.version,
-                         "dead_letters": dead.get(name, 0), "state": state, "following": following}
+            out[name] = {
+                "position": position,
+                "head": head,
+                "lag": max(0, head - position),
+                "version": version,
+                "code_version": p.version,
+                "dead_letters": dead.get(name, 0),
+                "state": state,
+                "following": following,
+            }
             if (name + NEW) in tracked:
                 out[name]["rebuild_position"] = int(tracked[name + NEW]["position"])
         return out
@@ -398,11 +435,21 @@ class ProjectionSet:
 
     def dead_letters(self, name: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         if name:
-            return self.store.query(f"SELECT * FROM {DEAD_LETTERS} WHERE projection = ? ORDER BY position LIMIT ?", (name, limit))
+            return self.store.query(
+                f"SELECT * FROM {DEAD_LETTERS} WHERE projection = ? ORDER BY position LIMIT ?", (name, limit)
+            )
         return self.store.query(f"SELECT * FROM {DEAD_LETTERS} ORDER BY position LIMIT ?", (limit,))
 
 
 def _bar(total: int, desc: str, enabled: bool) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=f"rebuild {desc}", unit="ev", unit_scale=True, smoothing=0.1, disable=not enabled, mininterval=0.5)
+    return tqdm(
+        total=total,
+        desc=f"rebuild {desc}",
+        unit="ev",
+        unit_scale=True,
+        smoothing=0.1,
+        disable=not enabled,
+        mininterval=0.5,
+    )

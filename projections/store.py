@@ -20,7 +20,10 @@ from core.settings import Settings
 
 TRACKING = "tracking"
 DEAD_LETTERS = "dead_letters"
-_TYPES = {"sqlite": {"text": "TEXT", "int": "INTEGER", "real": "REAL"}, "postgres": {"text": "text", "int": "bigint", "real": "double precision"}}
+_TYPES = {
+    "sqlite": {"text": "TEXT", "int": "INTEGER", "real": "REAL"},
+    "postgres": {"text": "text", "int": "bigint", "real": "double precision"},
+}
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,8 @@ class ViewStore:
             self.schema = settings.postgres_schema + "_views"
             self.conninfo = (
                 f"host={env['POSTGRES_HOST']} port={env['POSTGRES_PORT']} dbname={env['POSTGRES_DBNAME']} "
-                f"user={env['POSTGRES_USER']}" + (f" password={env['POSTGRES_PASSWORD']}" if env.get("POSTGRES_PASSWORD") else "")
+                f"user={env['POSTGRES_USER']}"
+                + (f" password={env['POSTGRES_PASSWORD']}" if env.get("POSTGRES_PASSWORD") else "")
             )
         with self.ddl_lock(), self.connect() as conn:
             if self.backend == "postgres":
@@ -161,7 +165,9 @@ class ViewStore:
     def create_table(self, conn: Conn, spec: TableSpec, suffix: str = "", with_indexes: bool = True) -> None:
         phys = spec.name + suffix
         cols = ", ".join(f"{c} {self.t(k)}" for c, k in spec.columns)
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {phys} ({cols}, CONSTRAINT {phys}_pk PRIMARY KEY ({', '.join(spec.pk)}))")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {phys} ({cols}, CONSTRAINT {phys}_pk PRIMARY KEY ({', '.join(spec.pk)}))"
+        )
         if with_indexes:
             self.create_indexes(conn, spec)
 
@@ -229,7 +235,9 @@ class Conn:
             marks = ", ".join("?" * len(spec.col_names))
             self.raw.executemany(f"INSERT INTO {phys} ({cols}) VALUES ({marks}){on_conflict}", rows)
             return
-        arrays = [_column(values, kind) for values, (_, kind) in zip(zip(*rows), spec.columns)]
+        arrays = [
+            _column(values, kind) for values, (_, kind) in zip(zip(*rows, strict=False), spec.columns, strict=False)
+        ]
         casts = ", ".join(f"%s::{_PG_ARRAY[kind]}" for _, kind in spec.columns)
         self.raw.execute(f"INSERT INTO {phys} ({cols}) SELECT * FROM unnest({casts}){on_conflict}", arrays)
 
@@ -240,7 +248,7 @@ class Conn:
             self.raw.executemany(f"DELETE FROM {phys} WHERE {' AND '.join(f'{k} = ?' for k in spec.pk)}", keys)
             return
         kinds = dict(spec.columns)
-        arrays = [_column(values, kinds[k]) for values, k in zip(zip(*keys), spec.pk)]
+        arrays = [_column(values, kinds[k]) for values, k in zip(zip(*keys, strict=False), spec.pk, strict=False)]
         casts = ", ".join(f"%s::{_PG_ARRAY[kinds[k]]}" for k in spec.pk)
         self.raw.execute(f"DELETE FROM {phys} WHERE ({', '.join(spec.pk)}) IN (SELECT * FROM unnest({casts}))", arrays)
 
@@ -268,7 +276,9 @@ class Conn:
             return {}
         marks = ", ".join("?" * len(names))
         lock = " FOR UPDATE" if self.pg else ""
-        rows = self.query(f"SELECT name, position, version FROM {TRACKING} WHERE name IN ({marks}) ORDER BY name{lock}", list(names))
+        rows = self.query(
+            f"SELECT name, position, version FROM {TRACKING} WHERE name IN ({marks}) ORDER BY name{lock}", list(names)
+        )
         return {r["name"]: (int(r["position"]), int(r["version"])) for r in rows}
 
     def close(self) -> None:

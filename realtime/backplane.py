@@ -47,7 +47,9 @@ class Backplane:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._pub = aioredis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=2, health_check_interval=5)
+        self._pub = aioredis.Redis.from_url(
+            self.url, socket_connect_timeout=1, socket_timeout=2, health_check_interval=5
+        )
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._listen()), loop.create_task(self._publish())]
         for _ in range(40):  # give Redis up to 2 s, so the first rooms subscribe before their first messages
@@ -112,7 +114,7 @@ class Backplane:
         if self.up:
             try:
                 await asyncio.wait_for(asyncio.shield(done), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def unsubscribe(self, session_id: str) -> None:

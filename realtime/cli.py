@@ -61,7 +61,10 @@ async def _run(server: str, session_id: str, token: str, binary: bool) -> int:
         elif line.startswith("nav "):
             await client.ephemeral("nav", {"url": line[4:]}, drive=True)
         else:
-            print(json.dumps({"type": "local_error", "payload": {"message": "type a JSON frame or 'nav <url>'"}}), flush=True)
+            print(
+                json.dumps({"type": "local_error", "payload": {"message": "type a JSON frame or 'nav <url>'"}}),
+                flush=True,
+            )
     await client.close()
     return 0
 

@@ -100,7 +100,7 @@ class LiveClient:
         if self._reader is not None:
             try:
                 await asyncio.wait_for(self._reader, 5)
-            except (asyncio.TimeoutError, Exception):
+            except (TimeoutError, Exception):
                 self._reader.cancel()
 
     async def _read(self, ws: ClientConnection) -> None:
@@ -157,7 +157,16 @@ class LiveClient:
         await self.send_raw(P.encode(message, self.binary))
         return seq
 
-    async def durable(self, type: str, payload: dict[str, Any], *, drive: bool = False, client_event_id: str | None = None, wait: bool = True, timeout: float = 10) -> dict[str, Any]:
+    async def durable(
+        self,
+        type: str,
+        payload: dict[str, Any],
+        *,
+        drive: bool = False,
+        client_event_id: str | None = None,
+        wait: bool = True,
+        timeout: float = 10,
+    ) -> dict[str, Any]:
         """Send a durable message; return its ack (or error) frame."""
         cid = client_event_id or f"py-{uuid.uuid4().hex}"
         extra: dict[str, Any] = {"client_event_id": cid}
@@ -174,7 +183,9 @@ class LiveClient:
 
     # ------------------------------------------------------------ waiting
 
-    async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10, since: int = 0) -> dict[str, Any]:
+    async def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10, since: int = 0
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         index = since
         async with self._changed:
@@ -186,12 +197,12 @@ class LiveClient:
                         return m
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise asyncio.TimeoutError(f"no matching message within {timeout}s; last: {self.history[-3:]}")
+                    raise TimeoutError(f"no matching message within {timeout}s; last: {self.history[-3:]}")
                 if self.closed is not None and index >= len(self.history):
                     raise ConnectionError(f"connection closed {self.closed}")
                 try:
                     await asyncio.wait_for(self._changed.wait(), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     def durable_messages(self) -> list[dict[str, Any]]:

@@ -67,7 +67,9 @@ class RedisCodes:
         invite = Invite(session_id, su_id, time.time() + self.ttl)
         while True:
             code = new_code()
-            if await self._r.set(f"tandem:join:{code}", f"{session_id}|{su_id}|{invite.expires_at}", ex=int(self.ttl), nx=True):
+            if await self._r.set(
+                f"tandem:join:{code}", f"{session_id}|{su_id}|{invite.expires_at}", ex=int(self.ttl), nx=True
+            ):
                 return code, invite
 
     async def redeem(self, code: str, su_id: str) -> Invite | None:

@@ -142,7 +142,7 @@ class Conn:
         if self._writer is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._writer), 5)
-            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
+            except (TimeoutError, asyncio.CancelledError, Exception):
                 self._writer.cancel()
         await self._close(code, reason)
 

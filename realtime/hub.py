@@ -41,7 +41,7 @@ class Hub:
         tandem: Any,
         *,
         content_version: str | None = None,
-        grace: Grace = Grace(),
+        grace: Grace = Grace(),  # noqa: B008 (frozen dataclass: a shared default is safe)
         limits: Limits = Limits(),
         redis_url: str | None = None,
         poll: float = 1.0,
@@ -72,7 +72,15 @@ class Hub:
         self.started = True
         loop = asyncio.get_running_loop()
         self.delivered = await asyncio.to_thread(self.tandem.head)
-        self._tail = Tail(self.tandem, loop, self.deliver, self.reveal, start=self.delivered, poll=self.poll, wanted=self.rooms.__contains__)
+        self._tail = Tail(
+            self.tandem,
+            loop,
+            self.deliver,
+            self.reveal,
+            start=self.delivered,
+            poll=self.poll,
+            wanted=self.rooms.__contains__,
+        )
         self._tail.start()
         if self.redis_url:
             from realtime.backplane import Backplane
@@ -135,7 +143,12 @@ class Hub:
                 room = self.rooms.get(item.session_id)
                 if room is not None:
                     if item.frame is None:  # the room appeared after the tail read this event
-                        item = Item(item.position, item.session_id, item.event, event_frame(item.position, item.event, item.session_id, self.reveal))
+                        item = Item(
+                            item.position,
+                            item.session_id,
+                            item.event,
+                            event_frame(item.position, item.event, item.session_id, self.reveal),
+                        )
                     room.on_event(item)
             else:
                 self._access_changed(item.event)
@@ -184,7 +197,9 @@ class Hub:
         if room is None:
             await transport.close(4004, "no such session")
             return
-        conn = Conn(transport, str(actor.user_id), actor.role, binary, limiter=RateLimit(self.limits.rate, self.limits.burst))
+        conn = Conn(
+            transport, str(actor.user_id), actor.role, binary, limiter=RateLimit(self.limits.rate, self.limits.burst)
+        )
         await room.attach(conn, hello)  # registers the socket before its first await
         try:
             while not conn.closed:
@@ -208,23 +223,29 @@ class Hub:
             if conn.close_code is None:
                 await conn.stop()
 
-    async def _await_hello(self, receive: Callable[[], Awaitable[str | bytes | None]], transport: Transport, session_id: str) -> P.Envelope | None:
+    async def _await_hello(
+        self, receive: Callable[[], Awaitable[str | bytes | None]], transport: Transport, session_id: str
+    ) -> P.Envelope | None:
         deadline = time.monotonic() + HELLO_TIMEOUT
         for _ in range(5):
             try:
                 data = await asyncio.wait_for(receive(), max(0.1, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             if data is None:
                 return None
             try:
                 env = P.parse(data, session_id)
             except P.ProtocolError as exc:
-                await transport.send(P.encode(P.error(exc.code, exc.message, exc.field, exc.ref), isinstance(data, bytes)))
+                await transport.send(
+                    P.encode(P.error(exc.code, exc.message, exc.field, exc.ref), isinstance(data, bytes))
+                )
                 continue
             if env.type == "hello":
                 return env
-            await transport.send(P.encode(P.error("hello_first", P.ERROR_CODES["hello_first"], "type"), isinstance(data, bytes)))
+            await transport.send(
+                P.encode(P.error("hello_first", P.ERROR_CODES["hello_first"], "type"), isinstance(data, bytes))
+            )
         await transport.close(1008, "no hello")
         return None
 

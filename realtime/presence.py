@@ -128,7 +128,9 @@ class Presence:
     def expired(self) -> list[str]:
         """People whose grace ran out (gone, without having said goodbye): to record as left."""
         now = self.clock()
-        out = [uid for uid, p in self.people.items() if not p.left and not p.tabs and p.state(now, self.grace) == "gone"]
+        out = [
+            uid for uid, p in self.people.items() if not p.left and not p.tabs and p.state(now, self.grace) == "gone"
+        ]
         for uid in out:
             self.people[uid].left = True
         return out

@@ -149,7 +149,7 @@ def decode(frame: str | bytes) -> dict[str, Any]:
 class Frame:
     """A server message encoded at most once per encoding, however many sockets get it."""
 
-    __slots__ = ("message", "_text", "_binary")
+    __slots__ = ("_binary", "_text", "message")
 
     def __init__(self, message: dict[str, Any]):
         self.message = message
@@ -172,7 +172,11 @@ class Frame:
 def parse(frame: str | bytes, session_id: str) -> Envelope:
     """Decode and validate one client frame for a connection bound to `session_id`."""
     raw = decode(frame)
-    ref = {k: raw[k] for k in ("seq", "client_event_id") if isinstance(raw.get(k), (int, str)) and not isinstance(raw.get(k), bool)}
+    ref = {
+        k: raw[k]
+        for k in ("seq", "client_event_id")
+        if isinstance(raw.get(k), (int, str)) and not isinstance(raw.get(k), bool)
+    }
     try:
         return _validate(raw, session_id)
     except ProtocolError as exc:

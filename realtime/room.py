@@ -108,7 +108,13 @@ class Room:
         self.presence.connect(conn.id, conn.user_id, conn.role, conn.device_kind)
         last = hello.payload.get("last_position")
         upto = self.hub.delivered
-        welcome = {"type": "welcome", "session": self.id, "position": upto, "ts": time.time(), "payload": {"you": conn.user_id, "role": conn.role, **self.state()}}
+        welcome = {
+            "type": "welcome",
+            "session": self.id,
+            "position": upto,
+            "ts": time.time(),
+            "payload": {"you": conn.user_id, "role": conn.role, **self.state()},
+        }
         if last is None or last >= upto:
             conn.last_position = max(upto, last or 0)
             conn.replaying = False
@@ -122,7 +128,14 @@ class Room:
                     conn.last_position = position
                     conn.send(frame)
             conn.last_position = max(conn.last_position, upto)
-            conn.send({"type": "resumed", "session": self.id, "position": conn.last_position, "payload": {"replayed": len(frames)}})
+            conn.send(
+                {
+                    "type": "resumed",
+                    "session": self.id,
+                    "position": conn.last_position,
+                    "payload": {"replayed": len(frames)},
+                }
+            )
             conn.finish_replay()
         if conn.user_id not in self.present and conn.user_id not in self._joining and not self.ended:
             # A real arrival (not a refresh or a second tab): recorded once.
@@ -248,7 +261,13 @@ class Room:
             return
         finally:
             self._in_flight[conn.id] = self._in_flight.get(conn.id, 1) - 1
-        message = {"type": "ack", "session": self.id, "position": ack.position, "client_event_id": env.client_event_id, "payload": {"event_id": ack.event_id, "duplicate": ack.duplicate, "of": env.type}}
+        message = {
+            "type": "ack",
+            "session": self.id,
+            "position": ack.position,
+            "client_event_id": env.client_event_id,
+            "payload": {"event_id": ack.event_id, "duplicate": ack.duplicate, "of": env.type},
+        }
         if env.seq is not None:
             message["seq"] = env.seq
         conn.send(message)

@@ -154,7 +154,9 @@ class Tail:
         return Item(position, sid, event, frame)
 
 
-def read_session(tandem: Any, session_id: str, after: int, upto: int, reveal: Callable[[str, dict], str | None]) -> list[tuple[int, Frame]]:
+def read_session(
+    tandem: Any, session_id: str, after: int, upto: int, reveal: Callable[[str, dict], str | None]
+) -> list[tuple[int, Frame]]:
     """A reconnecting client's catch-up: this session's events in (after, upto], in order."""
     out: list[tuple[int, Frame]] = []
     position = after

@@ -36,7 +36,9 @@ class Shares:
         return ("worksheet", worksheet_id) in self.pairs
 
     def allows(self, scope: str, ref: str) -> bool:
-        return {"topic": self.topic, "answer": self.answer, "tracker": self.tracker, "worksheet": self.worksheet}[scope](ref)
+        return {"topic": self.topic, "answer": self.answer, "tracker": self.tracker, "worksheet": self.worksheet}[
+            scope
+        ](ref)
 
 
 EVERYTHING = None  # the SU themself: no filter
@@ -52,7 +54,9 @@ def printable(text: str) -> str:
     return "".join(ch for ch in text if ch.isprintable())
 
 
-async def audit(request: Request, actor: Actor, su_id: UUID | None, resource: str, allowed: bool, reason: str = "") -> None:
+async def audit(
+    request: Request, actor: Actor, su_id: UUID | None, resource: str, allowed: bool, reason: str = ""
+) -> None:
     await request.app.state.tandem.audit(actor, su_id, printable(resource), allowed=allowed, reason=printable(reason))
 
 

@@ -41,7 +41,11 @@ async def _create(request: Request, data: dict[str, Any]) -> dict[str, Any]:
         raise errors.WebError(422, "invalid_field", "is too long", "password")
     tandem = request.app.state.tandem
     uid = await asyncio.to_thread(
-        tandem.register, fields["username"], fields["display_name"] or fields["username"], fields["role"], fields["password"]
+        tandem.register,
+        fields["username"],
+        fields["display_name"] or fields["username"],
+        fields["role"],
+        fields["password"],
     )
     return {"user_id": str(uid), "username": fields["username"].strip(), "role": fields["role"]}
 
@@ -61,9 +65,19 @@ async def admin_page(request: Request, actor: Actor) -> Response:
     d = _directory(request)
     accounts = d.accounts()
     links = [(w, su) for w in d.accounts(role="worker") for su in d.caseload(w["user_id"])]
-    return render(request, "admin.html", {"accounts": accounts, "links": links, "roles": ROLES,
-                                          "workers": d.accounts(role="worker"), "sus": d.accounts(role="service_user"),
-                                          "me_id": str(actor.user_id), "message": DONE.get(request.query_params.get("done", ""), "")})
+    return render(
+        request,
+        "admin.html",
+        {
+            "accounts": accounts,
+            "links": links,
+            "roles": ROLES,
+            "workers": d.accounts(role="worker"),
+            "sus": d.accounts(role="service_user"),
+            "me_id": str(actor.user_id),
+            "message": DONE.get(request.query_params.get("done", ""), ""),
+        },
+    )
 
 
 DONE = {
@@ -80,14 +94,25 @@ async def _form_action(request: Request, work: Any, done: str = "1") -> Response
     except (CommandError, errors.WebError) as e:
         msg = e.message
         field = e.field
-        return render(request, "admin.html", {**_admin_ctx(request), "error": f"{field}: {msg}" if field else msg}, status_code=422 if not isinstance(e, errors.WebError) else e.status)
+        return render(
+            request,
+            "admin.html",
+            {**_admin_ctx(request), "error": f"{field}: {msg}" if field else msg},
+            status_code=422 if not isinstance(e, errors.WebError) else e.status,
+        )
     return RedirectResponse(f"/admin?done={done}", status_code=303)
 
 
 def _admin_ctx(request: Request) -> dict[str, Any]:
     d = _directory(request)
-    return {"me_id": str(request.session.get("uid", "")), "accounts": d.accounts(), "links": [(w, su) for w in d.accounts(role="worker") for su in d.caseload(w["user_id"])],
-            "roles": ROLES, "workers": d.accounts(role="worker"), "sus": d.accounts(role="service_user")}
+    return {
+        "me_id": str(request.session.get("uid", "")),
+        "accounts": d.accounts(),
+        "links": [(w, su) for w in d.accounts(role="worker") for su in d.caseload(w["user_id"])],
+        "roles": ROLES,
+        "workers": d.accounts(role="worker"),
+        "sus": d.accounts(role="service_user"),
+    }
 
 
 @guarded(roles=ADMIN, mutates=True)
@@ -128,7 +153,9 @@ async def _manage(request: Request, actor: Actor, action: str, data: dict[str, A
         rec = await asyncio.to_thread(tandem.deactivate, user_id, actor.user_id)
     else:
         if text.get("confirm", "").strip().lower() != account.username.lower():
-            raise errors.WebError(422, "invalid_field", f"Type the username ({account.username}) to confirm the erasure.", "confirm")
+            raise errors.WebError(
+                422, "invalid_field", f"Type the username ({account.username}) to confirm the erasure.", "confirm"
+            )
         rec = await asyncio.to_thread(tandem.erase, user_id, actor.user_id)
     await asyncio.to_thread(request.app.state.projections.wait_for, rec.position, 2.0)
     return rec.position

@@ -39,20 +39,39 @@ def _item(i: texts.Item) -> dict[str, Any]:
 @guarded(roles=SU)
 async def topics(request: Request, actor: Actor) -> Response:
     ctx = await views.home_context(request, actor.user_id)
-    return JSONResponse({"topics": [
-        {"topic_id": t["topic"].id, "title": t["topic"].title, "intro": t["topic"].intro,
-         "sections_total": t["total"], "sections_viewed": t["viewed"], "percent": t["percent"], "opened": t["opened"]}
-        for t in ctx["topics"]
-    ]})
+    return JSONResponse(
+        {
+            "topics": [
+                {
+                    "topic_id": t["topic"].id,
+                    "title": t["topic"].title,
+                    "intro": t["topic"].intro,
+                    "sections_total": t["total"],
+                    "sections_viewed": t["viewed"],
+                    "percent": t["percent"],
+                    "opened": t["opened"],
+                }
+                for t in ctx["topics"]
+            ]
+        }
+    )
 
 
 @guarded(roles=SU)
 async def topic(request: Request, actor: Actor) -> Response:
     ctx = await views.topic_context(request, actor, actor.user_id, request.path_params["topic_id"])
     t = ctx["topic"]
-    return JSONResponse({"topic_id": t.id, "title": t.title, "intro": t.intro, "sections": [
-        {"section_id": s["section"].id, "title": s["section"].title, "viewed": s["viewed"]} for s in ctx["sections"]
-    ]})
+    return JSONResponse(
+        {
+            "topic_id": t.id,
+            "title": t.title,
+            "intro": t.intro,
+            "sections": [
+                {"section_id": s["section"].id, "title": s["section"].title, "viewed": s["viewed"]}
+                for s in ctx["sections"]
+            ],
+        }
+    )
 
 
 @guarded(roles=SU)
@@ -60,23 +79,42 @@ async def section(request: Request, actor: Actor) -> Response:
     sid = f"{request.path_params['topic_id']}/{request.path_params['slug']}"
     ctx = await views.section_context(request, actor, actor.user_id, sid)
     s, v = ctx["section"], ctx["video"]
-    return JSONResponse({
-        "section_id": s.id, "topic_id": s.topic_id, "title": s.title, "summary_md": s.summary_md,
-        "video": {"video_id": v.id, "title": v.title, "duration_s": v.duration_s, "transcript": v.transcript,
-                  "progress": ctx["video_progress"]} if v else None,
-        "questions": [{"question_id": q["question"].id, "text": q["question"].text, "answer": _answer(q["answer"])} for q in ctx["questions"]],
-        "trackers": list(s.trackers),
-        "worksheets": [{"worksheet_id": w["worksheet"].id, "items": [_item(i) for i in w["items"]]} for w in ctx["worksheets"]],
-    })
+    return JSONResponse(
+        {
+            "section_id": s.id,
+            "topic_id": s.topic_id,
+            "title": s.title,
+            "summary_md": s.summary_md,
+            "video": {
+                "video_id": v.id,
+                "title": v.title,
+                "duration_s": v.duration_s,
+                "transcript": v.transcript,
+                "progress": ctx["video_progress"],
+            }
+            if v
+            else None,
+            "questions": [
+                {"question_id": q["question"].id, "text": q["question"].text, "answer": _answer(q["answer"])}
+                for q in ctx["questions"]
+            ],
+            "trackers": list(s.trackers),
+            "worksheets": [
+                {"worksheet_id": w["worksheet"].id, "items": [_item(i) for i in w["items"]]} for w in ctx["worksheets"]
+            ],
+        }
+    )
 
 
 @guarded(roles=SU)
 async def progress(request: Request, actor: Actor) -> Response:
     p = request.app.state.projections.progress
-    return JSONResponse({
-        "topics": await asyncio.to_thread(p.topic_summaries, actor.user_id),
-        "videos": await asyncio.to_thread(p.videos, actor.user_id),
-    })
+    return JSONResponse(
+        {
+            "topics": await asyncio.to_thread(p.topic_summaries, actor.user_id),
+            "videos": await asyncio.to_thread(p.videos, actor.user_id),
+        }
+    )
 
 
 @guarded(roles=SU)
@@ -101,8 +139,13 @@ async def tracker(request: Request, actor: Actor) -> Response:
     except KeyError:
         raise errors.not_found("tracker") from None
     t = request.app.state.projections.trackers
-    return JSONResponse({"tracker_id": tid, "series": await asyncio.to_thread(t.series, actor.user_id, tid),
-                         "weekly": await asyncio.to_thread(t.weekly, actor.user_id, tid)})
+    return JSONResponse(
+        {
+            "tracker_id": tid,
+            "series": await asyncio.to_thread(t.series, actor.user_id, tid),
+            "weekly": await asyncio.to_thread(t.weekly, actor.user_id, tid),
+        }
+    )
 
 
 @guarded(roles=SU)
@@ -155,7 +198,9 @@ async def events(request: Request, actor: Actor) -> Response:
     cid = body.get("client_event_id")
     if not isinstance(cid, str):
         raise errors.WebError(422, "invalid_field", "must be a string of 8 to 100 characters", "client_event_id")
-    ack = await record(request, actor, type_, payload, cid, _session_id(body.get("session_id")), _client_time(body.get("client_time")))
+    ack = await record(
+        request, actor, type_, payload, cid, _session_id(body.get("session_id")), _client_time(body.get("client_time"))
+    )
     return JSONResponse(ack, status_code=200 if ack["duplicate"] else 201)
 
 
@@ -180,7 +225,13 @@ async def sharing_change(request: Request, actor: Actor) -> Response:
         raise errors.WebError(422, "invalid_field", "must be an id", "ref")
     if not request.app.state.content.knows(kinds[scope], ref):
         raise errors.WebError(422, "invalid_field", f"unknown {scope}", "ref")
-    ack = await record(request, actor, "ItemShared" if body["shared"] else "ItemUnshared", {"scope": scope, "ref": ref}, _optional_cid(body))
+    ack = await record(
+        request,
+        actor,
+        "ItemShared" if body["shared"] else "ItemUnshared",
+        {"scope": scope, "ref": ref},
+        _optional_cid(body),
+    )
     return JSONResponse(ack)
 
 
@@ -202,13 +253,21 @@ async def consent_change(request: Request, actor: Actor) -> Response:
     body = await json_body(request)
     if not isinstance(body.get("research"), bool):
         raise errors.WebError(422, "invalid_field", "must be true or false", "research")
-    ack = await record(request, actor, "ConsentGiven" if body["research"] else "ConsentWithdrawn", {"scope": "research"}, _optional_cid(body))
+    ack = await record(
+        request,
+        actor,
+        "ConsentGiven" if body["research"] else "ConsentWithdrawn",
+        {"scope": "research"},
+        _optional_cid(body),
+    )
     return JSONResponse(ack)
 
 
 @guarded(roles=SU)
 async def links(request: Request, actor: Actor) -> Response:
-    return JSONResponse({"workers": [_person(w) for w in request.app.state.projections.directory.workers_of(actor.user_id)]})
+    return JSONResponse(
+        {"workers": [_person(w) for w in request.app.state.projections.directory.workers_of(actor.user_id)]}
+    )
 
 
 def _person(a: dict[str, Any]) -> dict[str, Any]:
@@ -237,20 +296,26 @@ async def caseload_person(request: Request, actor: Actor) -> Response:
     views_ = request.app.state.projections
     content = request.app.state.content
     tandem = request.app.state.tandem
-    topics_ = [s for s in await asyncio.to_thread(views_.progress.topic_summaries, su_id) if shares.topic(s["topic_id"])]
+    topics_ = [
+        s for s in await asyncio.to_thread(views_.progress.topic_summaries, su_id) if shares.topic(s["topic_id"])
+    ]
     answered = await asyncio.to_thread(views_.progress.questions, su_id)
     qids = {q["question_id"] for q in answered if shares.answer(q["question_id"])}
     got = await asyncio.to_thread(texts.answers, tandem, su_id, qids) if qids else {}
-    trackers_ = {r: await asyncio.to_thread(views_.trackers.series, su_id, r) for s, r in shares.pairs if s == "tracker"}
+    trackers_ = {
+        r: await asyncio.to_thread(views_.trackers.series, su_id, r) for s, r in shares.pairs if s == "tracker"
+    }
     wids = {r for s, r in shares.pairs if s == "worksheet" and content.knows("worksheet", r)}
     items = await asyncio.to_thread(texts.worksheet_items, tandem, su_id, wids) if wids else {}
-    return JSONResponse({
-        "su": _person(views_.directory.account(su_id) or {}),
-        "topics": topics_,
-        "answers": {q: _answer(a) for q, a in sorted(got.items())},
-        "trackers": trackers_,
-        "worksheets": {w: [_item(i) for i in its] for w, its in items.items()},
-    })
+    return JSONResponse(
+        {
+            "su": _person(views_.directory.account(su_id) or {}),
+            "topics": topics_,
+            "answers": {q: _answer(a) for q, a in sorted(got.items())},
+            "trackers": trackers_,
+            "worksheets": {w: [_item(i) for i in its] for w, its in items.items()},
+        }
+    )
 
 
 routes = [

@@ -94,7 +94,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=routes(),
-        middleware=[Middleware(live_routes.RawSocket), Middleware(BodyLimit), Middleware(SessionByScheme, secret_key=settings.secret_key)],
+        middleware=[
+            Middleware(live_routes.RawSocket),
+            Middleware(BodyLimit),
+            Middleware(SessionByScheme, secret_key=settings.secret_key),
+        ],
         exception_handlers=errors.HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

@@ -14,9 +14,9 @@ from typing import Any
 from uuid import UUID
 
 from starlette.datastructures import Secret
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette.middleware.sessions import SessionMiddleware
 
 from core.commands import Actor
 

@@ -84,8 +84,12 @@ def svg(tracker: Tracker, measure: Measure, week: Week, element_id: str) -> str:
         path = " ".join(f"{'M' if k == 0 else 'L'}{x(i):.1f},{y(v):.1f}" for k, (i, v) in enumerate(points))
         parts.append(f'<path class="line" d="{path}"/>')
     for i, v in points:
-        parts.append(f'<circle class="dot" cx="{x(i):.1f}" cy="{y(v):.1f}" r="6"><title>{DAYS[i]}: {escape(value_words(measure, v))}</title></circle>')
-        parts.append(f'<text class="val" x="{x(i):.1f}" y="{y(v) - 11:.1f}" text-anchor="middle" aria-hidden="true">{v:g}</text>')
+        parts.append(
+            f'<circle class="dot" cx="{x(i):.1f}" cy="{y(v):.1f}" r="6"><title>{DAYS[i]}: {escape(value_words(measure, v))}</title></circle>'
+        )
+        parts.append(
+            f'<text class="val" x="{x(i):.1f}" y="{y(v) - 11:.1f}" text-anchor="middle" aria-hidden="true">{v:g}</text>'
+        )
     if not points:
         parts.append(f'<text class="empty" x="{W / 2}" y="{H / 2}" text-anchor="middle">No entries this week</text>')
     parts.append("</svg>")

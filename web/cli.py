@@ -20,7 +20,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = settings_mod.load()
     if args.workers > 1 and (settings.backend != "postgres" or not settings.redis_url):
-        print("tandem: several server processes need PostgreSQL (TANDEM_DATABASE_URL) and Redis (TANDEM_REDIS_URL)", file=sys.stderr)
+        print(
+            "tandem: several server processes need PostgreSQL (TANDEM_DATABASE_URL) and Redis (TANDEM_REDIS_URL)",
+            file=sys.stderr,
+        )
         return 2
     if args.demo:
         t = Tandem(settings)
@@ -126,7 +129,10 @@ def _manage(t: Any, args: argparse.Namespace) -> int:
             t.deactivate(account.id, by)
             print(f"{args.username} is deactivated")
         elif args.yes != args.username:
-            print(f"to erase everything {args.username} wrote, repeat their username: --yes {args.username}", file=sys.stderr)
+            print(
+                f"to erase everything {args.username} wrote, repeat their username: --yes {args.username}",
+                file=sys.stderr,
+            )
             return 1
         else:
             t.erase(account.id, by)
@@ -138,7 +144,9 @@ def _manage(t: Any, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tandem", description="Tandem: a recovery website used together, event-sourced and live.")
+    p = argparse.ArgumentParser(
+        prog="tandem", description="Tandem: a recovery website used together, event-sourced and live."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="run the web server (uvicorn)")

@@ -24,7 +24,9 @@ STATUS = {
 class WebError(Exception):
     """Raised by handlers; rendered by `respond`."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
         self.headers = headers or {}
@@ -43,7 +45,9 @@ def not_found(what: str = "page") -> WebError:
 
 
 def bad_csrf() -> WebError:
-    return WebError(403, "csrf", "This form has expired or did not come from Tandem. Please reload the page and try again.")
+    return WebError(
+        403, "csrf", "This form has expired or did not come from Tandem. Please reload the page and try again."
+    )
 
 
 def from_command(e: CommandError) -> WebError:
@@ -91,7 +95,11 @@ async def handle_command_error(request: Request, exc: Exception) -> Response:
                 from web.access import printable
 
                 await request.app.state.tandem.audit(
-                    actor, None, printable(f"{request.method} {request.url.path}")[:300], allowed=False, reason=printable(exc.message)
+                    actor,
+                    None,
+                    printable(f"{request.method} {request.url.path}")[:300],
+                    allowed=False,
+                    reason=printable(exc.message),
                 )
             except CommandError:
                 pass  # an account without an audit trail cannot be audited; the refusal still stands
@@ -102,7 +110,12 @@ async def handle_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     messages = {404: "That page does not exist.", 405: "That action is not allowed here."}
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return respond(request, WebError(exc.status_code, code, messages.get(exc.status_code, str(exc.detail)), headers=dict(exc.headers or {})))
+    return respond(
+        request,
+        WebError(
+            exc.status_code, code, messages.get(exc.status_code, str(exc.detail)), headers=dict(exc.headers or {})
+        ),
+    )
 
 
 HANDLERS = {WebError: handle_web_error, CommandError: handle_command_error, HTTPException: handle_http}

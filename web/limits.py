@@ -47,6 +47,20 @@ class BodyTooLarge(Exception):
 
 
 async def _too_large(scope: Scope, send: Send) -> None:
-    body = json.dumps({"error": {"code": "too_large", "field": None, "message": f"The request is too large (at most {MAX_BODY // 1024} KiB)."}}).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    body = json.dumps(
+        {
+            "error": {
+                "code": "too_large",
+                "field": None,
+                "message": f"The request is too large (at most {MAX_BODY // 1024} KiB).",
+            }
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

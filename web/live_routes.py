@@ -109,13 +109,22 @@ async def _member_session(request: Request, actor: Actor, session_id: str) -> An
     s = await asyncio.to_thread(request.app.state.tandem.session, _session_uuid(session_id))
     if s is None or not s.member(actor.user_id):
         # Someone else's meeting: refused, and the attempt is audited like any other access.
-        await access.audit(request, actor, s.su_id if s else None, f"session:{session_id}"[:300], False, "not a participant of this joint session")
+        await access.audit(
+            request,
+            actor,
+            s.su_id if s else None,
+            f"session:{session_id}"[:300],
+            False,
+            "not a participant of this joint session",
+        )
         raise errors.not_found("session")
     return s
 
 
 def _wants_json(request: Request) -> bool:
-    return "application/json" in request.headers.get("accept", "") or request.headers.get("content-type", "").startswith("application/json")
+    return "application/json" in request.headers.get("accept", "") or request.headers.get(
+        "content-type", ""
+    ).startswith("application/json")
 
 
 def _qr_svg(url: str) -> str:
@@ -140,7 +149,13 @@ async def _start(request: Request, actor: Actor, su_raw: str, same_device: bool)
 def _invite_context(request: Request, sid: UUID, code: str, expires_at: float) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
     link = f"{base}/join?code={code}"
-    return {"session_id": str(sid), "code": code, "link": link, "qr_svg": _qr_svg(link), "expires_in_min": max(1, round((expires_at - time.time()) / 60))}
+    return {
+        "session_id": str(sid),
+        "code": code,
+        "link": link,
+        "qr_svg": _qr_svg(link),
+        "expires_in_min": max(1, round((expires_at - time.time()) / 60)),
+    }
 
 
 async def start_session(request: Request) -> Response:
@@ -152,13 +167,21 @@ async def start_session(request: Request) -> Response:
         raise errors.forbidden("Only a worker can start a joint session.")
     body = await json_body(request)
     sid, code, expires = await _start(request, actor, str(body.get("su_id")), bool(body.get("same_device")))
-    return JSONResponse({"session_id": str(sid), **{k: v for k, v in _invite_context(request, sid, code, expires).items() if k != "qr_svg"}}, status_code=201)
+    return JSONResponse(
+        {
+            "session_id": str(sid),
+            **{k: v for k, v in _invite_context(request, sid, code, expires).items() if k != "qr_svg"},
+        },
+        status_code=201,
+    )
 
 
 @guarded(roles={"worker"}, mutates=True)
 async def _start_form(request: Request, actor: Actor) -> Response:
     form = await form_body(request)
-    sid, code, expires = await _start(request, actor, form.get("su_id", ""), form.get("same_device") in ("1", "on", "true"))
+    sid, code, expires = await _start(
+        request, actor, form.get("su_id", ""), form.get("same_device") in ("1", "on", "true")
+    )
     if _wants_json(request):
         ctx = _invite_context(request, sid, code, expires)
         return JSONResponse({k: v for k, v in ctx.items() if k != "qr_svg"}, status_code=201)
@@ -189,11 +212,15 @@ async def _redeem(request: Request, actor: Actor, code: str) -> str:
     now = time.time()
     recent = [t for t in attempts.get(actor.user_id, []) if now - t < 600]
     if len(recent) >= JOIN_ATTEMPTS:
-        raise errors.WebError(429, "rate_limited", "Too many wrong codes. Ask your worker for a new one in a few minutes.")
+        raise errors.WebError(
+            429, "rate_limited", "Too many wrong codes. Ask your worker for a new one in a few minutes."
+        )
     invite = await codes_of(request.app).redeem(code, str(actor.user_id))
     if invite is None:
         attempts[actor.user_id] = [*recent, now]
-        raise errors.WebError(404, "invalid_code", "That code is not valid. It may have expired or been used already.", "code")
+        raise errors.WebError(
+            404, "invalid_code", "That code is not valid. It may have expired or been used already.", "code"
+        )
     return invite.session_id
 
 
@@ -203,7 +230,9 @@ async def join_submit(request: Request, actor: Actor) -> Response:
     try:
         sid = await _redeem(request, actor, form.get("code", ""))
     except errors.WebError as e:
-        return render(request, "live/join.html", {"code": form.get("code", "")[:16], "error": e.message}, status_code=e.status)
+        return render(
+            request, "live/join.html", {"code": form.get("code", "")[:16], "error": e.message}, status_code=e.status
+        )
     return RedirectResponse(f"/sessions/{sid}", status_code=303)
 
 
@@ -284,7 +313,13 @@ async def live_topic(request: Request, actor: Actor) -> Response:
             raise
         # In a joint session the worker sees the topic itself, never the SU's progress.
         topic = request.app.state.content.topic(topic_id)
-        ctx = {"topic": topic, "sections": [{"section": x, "viewed": False} for x in topic.sections], "su_id": s.su_id, "own": False, "shared": False}
+        ctx = {
+            "topic": topic,
+            "sections": [{"section": x, "viewed": False} for x in topic.sections],
+            "su_id": s.su_id,
+            "own": False,
+            "shared": False,
+        }
     ctx.update(_live_ctx(request, actor, s))
     return render(request, "live/topic.html", ctx)
 
@@ -430,7 +465,11 @@ async def ws_session(websocket: WebSocket) -> None:
     raw_receive, raw_send = websocket.scope[RawSocket.KEY]
 
     async def send(data: str | bytes) -> None:
-        await raw_send({"type": "websocket.send", "bytes": data} if isinstance(data, bytes) else {"type": "websocket.send", "text": data})
+        await raw_send(
+            {"type": "websocket.send", "bytes": data}
+            if isinstance(data, bytes)
+            else {"type": "websocket.send", "text": data}
+        )
 
     async def close(code: int, reason: str) -> None:
         await raw_send({"type": "websocket.close", "code": code, "reason": reason})

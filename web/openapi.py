@@ -18,13 +18,24 @@ OBJ: dict[str, Any] = {"type": "object"}
 STR = {"type": "string"}
 BOOL = {"type": "boolean"}
 UUID_STR = {"type": "string", "format": "uuid"}
-CID = {"type": "string", "minLength": 8, "maxLength": 100, "description": "client-generated event id; a retry is recorded once"}
+CID = {
+    "type": "string",
+    "minLength": 8,
+    "maxLength": 100,
+    "description": "client-generated event id; a retry is recorded once",
+}
 ACK = {"$ref": "#/components/schemas/Ack"}
 
 
 def _body(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "properties": props, "required": required, "additionalProperties": False}}}}
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+            }
+        },
+    }
 
 
 def _path_param(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -34,52 +45,232 @@ def _path_param(name: str, schema: dict[str, Any] | None = None) -> dict[str, An
 # (method, path, summary, roles, body, ok status, ok schema, parameters)
 OPS: list[tuple[str, str, str, str, dict[str, Any] | None, int, dict[str, Any], list[dict[str, Any]]]] = [
     ("get", "/api/session", "Who is logged in, and this session's CSRF token", "anyone", None, 200, OBJ, []),
-    ("post", "/api/login", "Log in (rate-limited per account and per address)", "anyone",
-     _body({"username": STR, "password": STR}, ["username", "password"]), 200, OBJ, []),
+    (
+        "post",
+        "/api/login",
+        "Log in (rate-limited per account and per address)",
+        "anyone",
+        _body({"username": STR, "password": STR}, ["username", "password"]),
+        200,
+        OBJ,
+        [],
+    ),
     ("post", "/api/logout", "Log out this session", "anyone", None, 200, OBJ, []),
     ("post", "/api/logout-everywhere", "End every session of this account", "logged in", None, 200, OBJ, []),
-    ("post", "/api/account/password", "Change my password: every other session ends, this one gets a fresh cookie", "logged in",
-     _body({"current_password": STR, "new_password": STR}, ["current_password", "new_password"]), 200, OBJ, []),
+    (
+        "post",
+        "/api/account/password",
+        "Change my password: every other session ends, this one gets a fresh cookie",
+        "logged in",
+        _body({"current_password": STR, "new_password": STR}, ["current_password", "new_password"]),
+        200,
+        OBJ,
+        [],
+    ),
     ("get", "/api/topics", "The seven topics with my progress", "service_user", None, 200, OBJ, []),
-    ("get", "/api/topics/{topic_id}", "A topic's sections and which I have viewed", "service_user", None, 200, OBJ, [_path_param("topic_id")]),
-    ("get", "/api/sections/{topic_id}/{slug}", "A section with my answers and worksheet items", "service_user", None, 200, OBJ,
-     [_path_param("topic_id"), _path_param("slug")]),
+    (
+        "get",
+        "/api/topics/{topic_id}",
+        "A topic's sections and which I have viewed",
+        "service_user",
+        None,
+        200,
+        OBJ,
+        [_path_param("topic_id")],
+    ),
+    (
+        "get",
+        "/api/sections/{topic_id}/{slug}",
+        "A section with my answers and worksheet items",
+        "service_user",
+        None,
+        200,
+        OBJ,
+        [_path_param("topic_id"), _path_param("slug")],
+    ),
     ("get", "/api/progress", "My progress per topic and video", "service_user", None, 200, OBJ, []),
-    ("get", "/api/answers", "My saved answers (newest per question)", "service_user", None, 200, OBJ,
-     [{"name": "section_id", "in": "query", "required": False, "schema": STR}]),
-    ("get", "/api/trackers/{tracker_id}", "My tracker points and weekly summary", "service_user", None, 200, OBJ, [_path_param("tracker_id")]),
-    ("get", "/api/worksheets/{worksheet_id}", "My worksheet items", "service_user", None, 200, OBJ, [_path_param("worksheet_id")]),
-    ("post", "/api/events", "Record one journey action (a worker only inside a joint session)", "service_user, worker",
-     _body({"type": {"type": "string", "enum": list(JOURNEY)}, "payload": OBJ, "client_event_id": CID,
-            "session_id": {"type": ["string", "null"], "format": "uuid"}, "client_time": {"type": ["string", "null"], "format": "date-time"}},
-           ["type", "payload", "client_event_id"]), 201, ACK, []),
+    (
+        "get",
+        "/api/answers",
+        "My saved answers (newest per question)",
+        "service_user",
+        None,
+        200,
+        OBJ,
+        [{"name": "section_id", "in": "query", "required": False, "schema": STR}],
+    ),
+    (
+        "get",
+        "/api/trackers/{tracker_id}",
+        "My tracker points and weekly summary",
+        "service_user",
+        None,
+        200,
+        OBJ,
+        [_path_param("tracker_id")],
+    ),
+    (
+        "get",
+        "/api/worksheets/{worksheet_id}",
+        "My worksheet items",
+        "service_user",
+        None,
+        200,
+        OBJ,
+        [_path_param("worksheet_id")],
+    ),
+    (
+        "post",
+        "/api/events",
+        "Record one journey action (a worker only inside a joint session)",
+        "service_user, worker",
+        _body(
+            {
+                "type": {"type": "string", "enum": list(JOURNEY)},
+                "payload": OBJ,
+                "client_event_id": CID,
+                "session_id": {"type": ["string", "null"], "format": "uuid"},
+                "client_time": {"type": ["string", "null"], "format": "date-time"},
+            },
+            ["type", "payload", "client_event_id"],
+        ),
+        201,
+        ACK,
+        [],
+    ),
     ("get", "/api/sharing", "What I share with my linked worker", "service_user", None, 200, OBJ, []),
-    ("post", "/api/sharing", "Share or un-share a topic, answer, tracker or worksheet", "service_user",
-     _body({"scope": {"type": "string", "enum": ["topic", "answer", "tracker", "worksheet"]}, "ref": STR, "shared": BOOL, "client_event_id": CID},
-           ["scope", "ref", "shared"]), 200, ACK, []),
+    (
+        "post",
+        "/api/sharing",
+        "Share or un-share a topic, answer, tracker or worksheet",
+        "service_user",
+        _body(
+            {
+                "scope": {"type": "string", "enum": ["topic", "answer", "tracker", "worksheet"]},
+                "ref": STR,
+                "shared": BOOL,
+                "client_event_id": CID,
+            },
+            ["scope", "ref", "shared"],
+        ),
+        200,
+        ACK,
+        [],
+    ),
     ("get", "/api/consent", "My research consent", "service_user", None, 200, OBJ, []),
-    ("post", "/api/consent", "Give or withdraw research consent", "service_user",
-     _body({"research": BOOL, "client_event_id": CID}, ["research"]), 200, ACK, []),
+    (
+        "post",
+        "/api/consent",
+        "Give or withdraw research consent",
+        "service_user",
+        _body({"research": BOOL, "client_event_id": CID}, ["research"]),
+        200,
+        ACK,
+        [],
+    ),
     ("get", "/api/links", "The workers linked to me", "service_user", None, 200, OBJ, []),
     ("get", "/api/caseload", "My linked service users and what each shares", "worker", None, 200, OBJ, []),
-    ("get", "/api/caseload/{su_id}", "What one linked service user shares with me (audited)", "worker", None, 200, OBJ,
-     [_path_param("su_id", {"type": "string", "format": "uuid"})]),
-    ("get", "/api/admin/accounts", "All accounts", "admin", None, 200, OBJ,
-     [{"name": "role", "in": "query", "required": False, "schema": {"type": "string", "enum": ["service_user", "worker", "researcher", "admin"]}}]),
-    ("post", "/api/admin/accounts", "Create an account", "admin",
-     _body({"username": {"type": "string", "minLength": 2, "maxLength": 64}, "display_name": STR,
-            "role": {"type": "string", "enum": ["service_user", "worker", "researcher", "admin"]},
-            "password": {"type": "string", "minLength": 8}}, ["username", "display_name", "role", "password"]), 201, OBJ, []),
-    ("post", "/api/admin/links", "Link a worker to a service user", "admin",
-     _body({"worker_id": {"type": "string", "format": "uuid"}, "su_id": {"type": "string", "format": "uuid"}}, ["worker_id", "su_id"]), 200, OBJ, []),
-    ("post", "/api/admin/unlink", "Unlink a worker from a service user", "admin",
-     _body({"worker_id": {"type": "string", "format": "uuid"}, "su_id": {"type": "string", "format": "uuid"}}, ["worker_id", "su_id"]), 200, OBJ, []),
-    ("post", "/api/admin/accounts/{user_id}/password", "Set a new password for someone who forgot theirs (their sessions end)", "admin",
-     _body({"password": {"type": "string", "minLength": 8, "maxLength": 1024}}, ["password"]), 200, OBJ, [_path_param("user_id", UUID_STR)]),
-    ("post", "/api/admin/accounts/{user_id}/deactivate", "Stop an account from logging in (not your own)", "admin", None, 200, OBJ,
-     [_path_param("user_id", UUID_STR)]),
-    ("post", "/api/admin/accounts/{user_id}/erase", "Destroy a service user's key after confirming their username: their free text becomes unreadable",
-     "admin", _body({"confirm": STR}, ["confirm"]), 200, OBJ, [_path_param("user_id", UUID_STR)]),
+    (
+        "get",
+        "/api/caseload/{su_id}",
+        "What one linked service user shares with me (audited)",
+        "worker",
+        None,
+        200,
+        OBJ,
+        [_path_param("su_id", {"type": "string", "format": "uuid"})],
+    ),
+    (
+        "get",
+        "/api/admin/accounts",
+        "All accounts",
+        "admin",
+        None,
+        200,
+        OBJ,
+        [
+            {
+                "name": "role",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "enum": ["service_user", "worker", "researcher", "admin"]},
+            }
+        ],
+    ),
+    (
+        "post",
+        "/api/admin/accounts",
+        "Create an account",
+        "admin",
+        _body(
+            {
+                "username": {"type": "string", "minLength": 2, "maxLength": 64},
+                "display_name": STR,
+                "role": {"type": "string", "enum": ["service_user", "worker", "researcher", "admin"]},
+                "password": {"type": "string", "minLength": 8},
+            },
+            ["username", "display_name", "role", "password"],
+        ),
+        201,
+        OBJ,
+        [],
+    ),
+    (
+        "post",
+        "/api/admin/links",
+        "Link a worker to a service user",
+        "admin",
+        _body(
+            {"worker_id": {"type": "string", "format": "uuid"}, "su_id": {"type": "string", "format": "uuid"}},
+            ["worker_id", "su_id"],
+        ),
+        200,
+        OBJ,
+        [],
+    ),
+    (
+        "post",
+        "/api/admin/unlink",
+        "Unlink a worker from a service user",
+        "admin",
+        _body(
+            {"worker_id": {"type": "string", "format": "uuid"}, "su_id": {"type": "string", "format": "uuid"}},
+            ["worker_id", "su_id"],
+        ),
+        200,
+        OBJ,
+        [],
+    ),
+    (
+        "post",
+        "/api/admin/accounts/{user_id}/password",
+        "Set a new password for someone who forgot theirs (their sessions end)",
+        "admin",
+        _body({"password": {"type": "string", "minLength": 8, "maxLength": 1024}}, ["password"]),
+        200,
+        OBJ,
+        [_path_param("user_id", UUID_STR)],
+    ),
+    (
+        "post",
+        "/api/admin/accounts/{user_id}/deactivate",
+        "Stop an account from logging in (not your own)",
+        "admin",
+        None,
+        200,
+        OBJ,
+        [_path_param("user_id", UUID_STR)],
+    ),
+    (
+        "post",
+        "/api/admin/accounts/{user_id}/erase",
+        "Destroy a service user's key after confirming their username: their free text becomes unreadable",
+        "admin",
+        _body({"confirm": STR}, ["confirm"]),
+        200,
+        OBJ,
+        [_path_param("user_id", UUID_STR)],
+    ),
 ]
 
 MUTATING_NOTE = "State-changing calls need the header X-CSRF-Token (from GET /api/session)."
@@ -92,8 +283,18 @@ def build() -> dict[str, Any]:
             "summary": summary,
             "description": f"Roles: {roles}." + (f" {MUTATING_NOTE}" if method == "post" else ""),
             "operationId": f"{method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
-            "responses": {str(ok): {"description": "OK", "content": {"application/json": {"schema": schema}}},
-                          "400": ERR, "401": ERR, "403": ERR, "404": ERR, "409": ERR, "413": ERR, "415": ERR, "422": ERR, "429": ERR},
+            "responses": {
+                str(ok): {"description": "OK", "content": {"application/json": {"schema": schema}}},
+                "400": ERR,
+                "401": ERR,
+                "403": ERR,
+                "404": ERR,
+                "409": ERR,
+                "413": ERR,
+                "415": ERR,
+                "422": ERR,
+                "429": ERR,
+            },
         }
         if params:
             op["parameters"] = params
@@ -102,21 +303,50 @@ def build() -> dict[str, Any]:
         paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Tandem API", "version": "1", "description": "The JSON API behind Tandem's pages. "
-                 "Authenticate with the session cookie from POST /api/login. The realtime channel is documented in docs/protocol.md."},
+        "info": {
+            "title": "Tandem API",
+            "version": "1",
+            "description": "The JSON API behind Tandem's pages. "
+            "Authenticate with the session cookie from POST /api/login. The realtime channel is documented in docs/protocol.md.",
+        },
         "paths": paths,
         "components": {
-            "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "tandem_session"},
-                                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"}},
-            "schemas": {
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                    "type": "object", "required": ["code", "message"],
-                    "properties": {"code": STR, "field": {"type": ["string", "null"]}, "message": STR}}}},
-                "Ack": {"type": "object", "required": ["position", "event_id", "duplicate", "fresh"], "properties": {
-                    "position": {"type": "integer"}, "event_id": STR, "duplicate": BOOL,
-                    "fresh": {"type": "boolean", "description": "false: the read models had not caught up within 2 s"}}},
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "tandem_session"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
             },
-            "responses": {"Error": {"description": "A clear reason", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {"code": STR, "field": {"type": ["string", "null"]}, "message": STR},
+                        }
+                    },
+                },
+                "Ack": {
+                    "type": "object",
+                    "required": ["position", "event_id", "duplicate", "fresh"],
+                    "properties": {
+                        "position": {"type": "integer"},
+                        "event_id": STR,
+                        "duplicate": BOOL,
+                        "fresh": {
+                            "type": "boolean",
+                            "description": "false: the read models had not caught up within 2 s",
+                        },
+                    },
+                },
+            },
+            "responses": {
+                "Error": {
+                    "description": "A clear reason",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+            },
         },
         "security": [{"session": []}],
     }

@@ -51,12 +51,24 @@ async def section_page(request: Request, actor: Actor) -> Response:
 def _sharing_items(request: Request) -> list[dict[str, Any]]:
     content = request.app.state.content
     groups = [
-        {"scope": "topic", "title": "Topics", "hint": "Your progress in the topic and your answers to its questions.",
-         "items": [(t.id, t.title) for t in content.topics]},
-        {"scope": "tracker", "title": "Charts", "hint": "The entries on a tracker chart.",
-         "items": [(t.id, t.title) for t in content.trackers]},
-        {"scope": "worksheet", "title": "Worksheets", "hint": "Everything on one worksheet.",
-         "items": [(w.id, w.title) for w in content.worksheets]},
+        {
+            "scope": "topic",
+            "title": "Topics",
+            "hint": "Your progress in the topic and your answers to its questions.",
+            "items": [(t.id, t.title) for t in content.topics],
+        },
+        {
+            "scope": "tracker",
+            "title": "Charts",
+            "hint": "The entries on a tracker chart.",
+            "items": [(t.id, t.title) for t in content.trackers],
+        },
+        {
+            "scope": "worksheet",
+            "title": "Worksheets",
+            "hint": "Everything on one worksheet.",
+            "items": [(w.id, w.title) for w in content.worksheets],
+        },
     ]
     return groups
 
@@ -66,9 +78,23 @@ async def sharing_page(request: Request, actor: Actor) -> Response:
     shared = access.shares_of(request, actor.user_id).pairs
     content = request.app.state.content
     answered = await asyncio.to_thread(request.app.state.projections.progress.questions, actor.user_id)
-    answers = [(q["question_id"], content.question(q["question_id"]).text) for q in answered if content.knows("question", q["question_id"])]
+    answers = [
+        (q["question_id"], content.question(q["question_id"]).text)
+        for q in answered
+        if content.knows("question", q["question_id"])
+    ]
     workers = request.app.state.projections.directory.workers_of(actor.user_id)
-    return render(request, "sharing.html", {"groups": _sharing_items(request), "answers": answers, "shared": shared, "workers": workers, "new_id": str(uuid.uuid4())})
+    return render(
+        request,
+        "sharing.html",
+        {
+            "groups": _sharing_items(request),
+            "answers": answers,
+            "shared": shared,
+            "workers": workers,
+            "new_id": str(uuid.uuid4()),
+        },
+    )
 
 
 @guarded(roles=SU, mutates=True)
@@ -80,8 +106,16 @@ async def sharing_change(request: Request, actor: Actor) -> Response:
     content = request.app.state.content
     if not content.knows({"answer": "question"}.get(scope, scope), ref):
         raise errors.WebError(422, "invalid_field", "There is no such item to share.", "ref")
-    await record(request, actor, "ItemShared" if share == "1" else "ItemUnshared", {"scope": scope, "ref": ref}, form.get("client_event_id") or None)
-    return RedirectResponse(_safe_next(form.get("back"), "service_user") if form.get("back") else "/sharing?saved=1", status_code=303)
+    await record(
+        request,
+        actor,
+        "ItemShared" if share == "1" else "ItemUnshared",
+        {"scope": scope, "ref": ref},
+        form.get("client_event_id") or None,
+    )
+    return RedirectResponse(
+        _safe_next(form.get("back"), "service_user") if form.get("back") else "/sharing?saved=1", status_code=303
+    )
 
 
 @guarded(roles=SU)
@@ -102,7 +136,13 @@ async def consent_change(request: Request, actor: Actor) -> Response:
     action = form.get("action")
     if action not in ("give", "withdraw"):
         raise errors.WebError(422, "invalid_field", "Choose to give or withdraw consent.", "action")
-    await record(request, actor, "ConsentGiven" if action == "give" else "ConsentWithdrawn", {"scope": "research"}, form.get("client_event_id") or None)
+    await record(
+        request,
+        actor,
+        "ConsentGiven" if action == "give" else "ConsentWithdrawn",
+        {"scope": "research"},
+        form.get("client_event_id") or None,
+    )
     return RedirectResponse("/consent?saved=1", status_code=303)
 
 
@@ -128,16 +168,32 @@ def _shared_summary(request: Request, su_id: Any, shares: access.Shares) -> dict
     for s in progress.topic_summaries(su_id):
         if shares.topic(s["topic_id"]) and content.knows("topic", s["topic_id"]):
             t = content.topic(s["topic_id"])
-            topics.append({"topic": t, "viewed": min(int(s.get("sections_viewed") or 0), len(t.sections)), "total": len(t.sections)})
-    trackers = [content.tracker(r) for (sc, r) in sorted(shares.pairs) if sc == "tracker" and content.knows("tracker", r)]
-    worksheets = [content.worksheet(r) for (sc, r) in sorted(shares.pairs) if sc == "worksheet" and content.knows("worksheet", r)]
+            topics.append(
+                {
+                    "topic": t,
+                    "viewed": min(int(s.get("sections_viewed") or 0), len(t.sections)),
+                    "total": len(t.sections),
+                }
+            )
+    trackers = [
+        content.tracker(r) for (sc, r) in sorted(shares.pairs) if sc == "tracker" and content.knows("tracker", r)
+    ]
+    worksheets = [
+        content.worksheet(r) for (sc, r) in sorted(shares.pairs) if sc == "worksheet" and content.knows("worksheet", r)
+    ]
     answers = [r for (sc, r) in shares.pairs if sc == "answer"]
-    return {"topics": topics, "trackers": trackers, "worksheets": worksheets, "answers": len(answers), "anything": bool(shares.pairs)}
+    return {
+        "topics": topics,
+        "trackers": trackers,
+        "worksheets": worksheets,
+        "answers": len(answers),
+        "anything": bool(shares.pairs),
+    }
 
 
 @guarded(roles=WORKER)
 async def caseload_person(request: Request, actor: Actor) -> Response:
-    from web import texts, charts
+    from web import charts, texts
 
     su_id = access.parse_uuid(request.path_params["su_id"])
     shares = await access.viewable_su(request, actor, su_id, "caseload:person")
@@ -147,17 +203,44 @@ async def caseload_person(request: Request, actor: Actor) -> Response:
     tandem = request.app.state.tandem
     summary = _shared_summary(request, su_id, shares)
     answered = await asyncio.to_thread(request.app.state.projections.progress.questions, su_id)
-    qids = {q["question_id"] for q in answered if shares.answer(q["question_id"]) and content.knows("question", q["question_id"])}
+    qids = {
+        q["question_id"]
+        for q in answered
+        if shares.answer(q["question_id"]) and content.knows("question", q["question_id"])
+    }
     saved = await asyncio.to_thread(texts.answers, tandem, su_id, qids) if qids else {}
     answers = [{"question": content.question(q), "answer": a} for q, a in sorted(saved.items())]
     trackers = []
     for t in summary["trackers"]:
         series = await asyncio.to_thread(request.app.state.projections.trackers.series, su_id, t.id)
         wk = charts.weeks(series)[:4]
-        trackers.append({"tracker": t, "weeks": [{"week": w, "charts": [charts.svg(t, m, w, f"chart-{t.id}-{m.id}-{w.id}") for m in t.measures]} for w in wk]})
-    items = await asyncio.to_thread(texts.worksheet_items, tandem, su_id, {w.id for w in summary["worksheets"]}) if summary["worksheets"] else {}
+        trackers.append(
+            {
+                "tracker": t,
+                "weeks": [
+                    {"week": w, "charts": [charts.svg(t, m, w, f"chart-{t.id}-{m.id}-{w.id}") for m in t.measures]}
+                    for w in wk
+                ],
+            }
+        )
+    items = (
+        await asyncio.to_thread(texts.worksheet_items, tandem, su_id, {w.id for w in summary["worksheets"]})
+        if summary["worksheets"]
+        else {}
+    )
     worksheets = [{"worksheet": w, "items": items.get(w.id, [])} for w in summary["worksheets"]]
-    return render(request, "caseload_person.html", {"words": charts.value_words, "su": su, "summary": summary, "answers": answers, "trackers": trackers, "worksheets": worksheets})
+    return render(
+        request,
+        "caseload_person.html",
+        {
+            "words": charts.value_words,
+            "su": su,
+            "summary": summary,
+            "answers": answers,
+            "trackers": trackers,
+            "worksheets": worksheets,
+        },
+    )
 
 
 # ------------------------------------------------------------------ researcher

@@ -18,7 +18,9 @@ MAX_PER_ADDRESS = 20
 
 
 class LoginLimiter:
-    def __init__(self, window_s: float = WINDOW_S, per_account: int = MAX_PER_ACCOUNT, per_address: int = MAX_PER_ADDRESS):
+    def __init__(
+        self, window_s: float = WINDOW_S, per_account: int = MAX_PER_ACCOUNT, per_address: int = MAX_PER_ADDRESS
+    ):
         self.window_s = window_s
         self.limits = {"account": per_account, "address": per_address}
         self._fails: dict[tuple[str, str], deque[float]] = defaultdict(deque)

@@ -29,7 +29,9 @@ async def record(
     """-> {"position", "event_id", "duplicate", "fresh"}; `fresh` False means the page may lag a moment."""
     app = request.app
     if client_event_id is not None and not CLIENT_EVENT_ID.match(client_event_id):
-        raise errors.WebError(422, "invalid_field", "must be 8 to 100 printable characters without spaces", "client_event_id")
+        raise errors.WebError(
+            422, "invalid_field", "must be 8 to 100 printable characters without spaces", "client_event_id"
+        )
     command = Command(
         type=type_,
         payload=payload,

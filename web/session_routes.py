@@ -35,7 +35,11 @@ def _guesses(request: Request, username: str) -> tuple[ratelimit.LoginLimiter, s
     if not blocked:
         return limiter, address, None
     kind, wait = blocked
-    return limiter, address, errors.WebError(429, "rate_limited", ratelimit.message(kind, wait), headers={"Retry-After": str(wait)})
+    return (
+        limiter,
+        address,
+        errors.WebError(429, "rate_limited", ratelimit.message(kind, wait), headers={"Retry-After": str(wait)}),
+    )
 
 
 async def _attempt(request: Request, username: str, password: str) -> tuple[Actor | None, errors.WebError | None]:
@@ -48,7 +52,9 @@ async def _attempt(request: Request, username: str, password: str) -> tuple[Acto
     account = await asyncio.to_thread(tandem.authenticate, username, password)  # argon2 is slow on purpose
     if account is None:
         limiter.failed(username, address)
-        return None, errors.WebError(401, "bad_credentials", "That username and password do not match. Please check and try again.")
+        return None, errors.WebError(
+            401, "bad_credentials", "That username and password do not match. Please check and try again."
+        )
     limiter.succeeded(username)
     start_session(request, account.id, account.role)
     return Actor(account.id, account.role), None
@@ -67,7 +73,12 @@ async def login_form(request: Request, _: Actor | None) -> Response:
     who, err = await _attempt(request, form.get("username", "").strip(), form.get("password", ""))
     if err is not None:
         status = err.status if err.status != 401 else 400  # 401 would redirect the browser back to log-in
-        return render(request, "login.html", {"error": err.message, "username": form.get("username", ""), "next": form.get("next", "")}, status_code=status)
+        return render(
+            request,
+            "login.html",
+            {"error": err.message, "username": form.get("username", ""), "next": form.get("next", "")},
+            status_code=status,
+        )
     assert who is not None
     return RedirectResponse(_safe_next(form.get("next"), who.role), status_code=303)
 
@@ -94,17 +105,23 @@ async def _change_password(request: Request, actor: Actor, current: object, new:
     """Change the password, then give this device a fresh session (every other one has
     ended). Wrong current passwords count towards the log-in limit."""
     if not isinstance(current, str) or not isinstance(new, str) or not current:
-        raise errors.WebError(422, "invalid_field", "Please enter your current password and a new one.", "current_password")
+        raise errors.WebError(
+            422, "invalid_field", "Please enter your current password and a new one.", "current_password"
+        )
     tandem = request.app.state.tandem
     username = tandem.account(actor.user_id).username
     limiter, address, refused = _guesses(request, username)
     if refused is not None:
         raise refused
     try:
-        rec = await asyncio.to_thread(tandem.change_password, actor.user_id, current[:1024], new)  # argon2 twice: slow on purpose
+        rec = await asyncio.to_thread(
+            tandem.change_password, actor.user_id, current[:1024], new
+        )  # argon2 twice: slow on purpose
     except Forbidden:
         limiter.failed(username, address)
-        raise errors.WebError(400, "bad_credentials", "That is not your current password.", "current_password") from None
+        raise errors.WebError(
+            400, "bad_credentials", "That is not your current password.", "current_password"
+        ) from None
     except CommandError as e:
         raise errors.from_command(e) from None
     limiter.succeeded(username)
@@ -123,7 +140,9 @@ async def change_password_form(request: Request, actor: Actor) -> Response:
         if e.status == 429:
             raise
         message = e.message if e.field != "new_password" else f"The new password {e.message}."
-        return render(request, "account.html", {"password_error": message, "password_field": e.field}, status_code=e.status)
+        return render(
+            request, "account.html", {"password_error": message, "password_field": e.field}, status_code=e.status
+        )
     return RedirectResponse("/account?password=changed", status_code=303)
 
 

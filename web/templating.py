@@ -17,7 +17,12 @@ from web.auth import actor_from
 TEMPLATES = Path(__file__).parent / "templates"
 
 NAV = {
-    "service_user": [("/", "My topics"), ("/sharing", "Sharing"), ("/linked", "My worker"), ("/consent", "Research choice")],
+    "service_user": [
+        ("/", "My topics"),
+        ("/sharing", "Sharing"),
+        ("/linked", "My worker"),
+        ("/consent", "Research choice"),
+    ],
     "worker": [("/caseload", "My caseload")],
     "researcher": [("/research", "Research")],
     "admin": [("/admin", "Accounts")],

@@ -55,7 +55,9 @@ def answers(tandem: Tandem, su_id: UUID, question_ids: set[str] | None = None) -
 def worksheet_items(tandem: Tandem, su_id: UUID, worksheet_ids: set[str] | None = None) -> dict[str, list[Item]]:
     """worksheet id -> its current items, oldest first (each change and removal is its own event)."""
     live: dict[tuple[str, str], Item] = {}
-    for ev in _events(tandem, su_id, A.Journey.WorksheetItemAdded, A.Journey.WorksheetItemChanged, A.Journey.WorksheetItemRemoved):
+    for ev in _events(
+        tandem, su_id, A.Journey.WorksheetItemAdded, A.Journey.WorksheetItemChanged, A.Journey.WorksheetItemRemoved
+    ):
         if worksheet_ids is not None and ev.worksheet_id not in worksheet_ids:
             continue
         key = (ev.worksheet_id, ev.item_id)

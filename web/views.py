@@ -41,7 +41,15 @@ async def home_context(request: Request, su_id: UUID) -> dict[str, Any]:
         s = summaries.get(t.id) or {}
         total = len(t.sections)
         viewed = min(int(s.get("sections_viewed") or 0), total)
-        topics.append({"topic": t, "viewed": viewed, "total": total, "percent": round(100 * viewed / total) if total else 0, "opened": bool(s.get("opens"))})
+        topics.append(
+            {
+                "topic": t,
+                "viewed": viewed,
+                "total": total,
+                "percent": round(100 * viewed / total) if total else 0,
+                "opened": bool(s.get("opens")),
+            }
+        )
     return {"topics": topics}
 
 
@@ -53,7 +61,13 @@ async def topic_context(request: Request, viewer: Actor, su_id: UUID, topic_id: 
         raise errors.forbidden("This topic has not been shared with you.")
     seen = {s["section_id"]: s for s in await asyncio.to_thread(_views(request).progress.sections, su_id, topic_id)}
     sections = [{"section": s, "viewed": s.id in seen} for s in topic.sections]
-    return {"topic": topic, "sections": sections, "su_id": su_id, "own": shares is None, "shared": shares is None or shares.topic(topic_id)}
+    return {
+        "topic": topic,
+        "sections": sections,
+        "su_id": su_id,
+        "own": shares is None,
+        "shared": shares is None or shares.topic(topic_id),
+    }
 
 
 async def section_context(request: Request, viewer: Actor, su_id: UUID, section_id: str) -> dict[str, Any]:
@@ -83,22 +97,26 @@ async def section_context(request: Request, viewer: Actor, su_id: UUID, section_
         visible = own or shares.tracker(tid)
         series = await asyncio.to_thread(views.trackers.series, su_id, tid) if visible else []
         wk = charts.weeks(series)
-        trackers.append({
-            "tracker": tracker,
-            "visible": visible,
-            "weeks": [
-                {"week": w, "charts": [charts.svg(tracker, m, w, f"chart-{tid}-{m.id}-{w.id}") for m in tracker.measures]}
-                for w in wk
-            ],
-            "words": charts.value_words,
-            "days": charts.DAYS,
-        })
+        trackers.append(
+            {
+                "tracker": tracker,
+                "visible": visible,
+                "weeks": [
+                    {
+                        "week": w,
+                        "charts": [charts.svg(tracker, m, w, f"chart-{tid}-{m.id}-{w.id}") for m in tracker.measures],
+                    }
+                    for w in wk
+                ],
+                "words": charts.value_words,
+                "days": charts.DAYS,
+            }
+        )
 
     wids = {w for w in section.worksheets if own or shares.worksheet(w)}
     items = await asyncio.to_thread(texts.worksheet_items, tandem, su_id, wids) if wids else {}
     worksheets = [
-        {"worksheet": content.worksheet(w), "visible": w in wids, "items": items.get(w, [])}
-        for w in section.worksheets
+        {"worksheet": content.worksheet(w), "visible": w in wids, "items": items.get(w, [])} for w in section.worksheets
     ]
     prev, nxt = content.neighbours(section.id)
     pairs = access.shares_of(request, su_id).pairs if own else shares.pairs

@@ -11,7 +11,13 @@ import pytest
 
 from content.loader import DATA_ROOT, load
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 LOAD_VIDEO = """async ([src, captions]) => {
   const v = document.createElement('video');

@@ -17,7 +17,9 @@ REPO = DATA_ROOT.parents[1]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "content", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "content", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_check_shipped_content_exits_0() -> None:

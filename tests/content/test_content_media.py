@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 
 import pytest
 
 from content.loader import load
-from tests.conftest import unavailable
 from content.media_tool import make_vtt, probe_duration, write_duration
+from tests.conftest import unavailable
 
 
 def test_vtt_cues_cover_the_narration() -> None:
@@ -17,7 +18,7 @@ def test_vtt_cues_cover_the_narration() -> None:
     assert vtt.startswith("WEBVTT\n\n1\n00:00:00.000 --> ")
     times = re.findall(r"(\d\d:\d\d:\d\d\.\d\d\d) --> (\d\d:\d\d:\d\d\.\d\d\d)", vtt)
     assert times[-1][1] == "00:00:10.000"
-    assert all(a[1] == b[0] for a, b in zip(times, times[1:]))  # contiguous
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(times))  # contiguous
     texts = [line for line in vtt.splitlines()[2:] if line and "-->" not in line and not line.isdigit()]
     assert " ".join(texts) == "One two three. Four five six seven eight nine ten eleven, twelve."
     assert all(len(t.split()) <= 7 for t in texts)

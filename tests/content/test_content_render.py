@@ -9,7 +9,9 @@ from content.render import render_markdown
 
 
 def test_script_is_escaped() -> None:
-    html = render_markdown("Hello <script>alert('x')</script>\n\n<script>alert(2)</script>\n\n<img src=x onerror=alert(1)>")
+    html = render_markdown(
+        "Hello <script>alert('x')</script>\n\n<script>alert(2)</script>\n\n<img src=x onerror=alert(1)>"
+    )
     assert "<script" not in html and "<img" not in html
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in html
 
@@ -31,8 +33,13 @@ def test_images_are_not_embedded() -> None:
 def test_block_elements_get_ids_in_order() -> None:
     html = render_markdown("## Title\n\nOne **bold**.\n\n- a\n- b\n\n> quote\n", id_prefix="s3-")
     assert re.findall(r'<(\w+) id="([^"]+)"', html) == [
-        ("h2", "s3-1"), ("p", "s3-2"), ("ul", "s3-3"), ("li", "s3-4"), ("li", "s3-5"),
-        ("blockquote", "s3-6"), ("p", "s3-7"),
+        ("h2", "s3-1"),
+        ("p", "s3-2"),
+        ("ul", "s3-3"),
+        ("li", "s3-4"),
+        ("li", "s3-5"),
+        ("blockquote", "s3-6"),
+        ("p", "s3-7"),
     ]
 
 

@@ -114,7 +114,9 @@ def test_missing_topic_folder(data_copy: Path) -> None:
     find(problems(data_copy), "data/topics", None, "topic folder for 'life' is missing")
 
 
-@pytest.mark.parametrize("words, expected", [(90, "has 90 words, needs 150-400"), (401, "has 401 words, needs 150-400")])
+@pytest.mark.parametrize(
+    "words, expected", [(90, "has 90 words, needs 150-400"), (401, "has 401 words, needs 150-400")]
+)
 def test_summary_word_count(data_copy: Path, words: int, expected: str) -> None:
     f = first_section(data_copy)
     edit_yaml(f, lambda d: d.update(summary=" ".join(["hope"] * words)))

@@ -14,7 +14,9 @@ async def main(var_dir: str, url: str, su: str, count: int) -> None:
     actor = Actor(UUID(su), "service_user")
 
     async def one(i: int) -> None:
-        ack = await t.record(actor, Command("SectionViewed", {"section_id": "recovery/hope", "seconds_on_screen": i}, f"crash-{i:06d}"))
+        ack = await t.record(
+            actor, Command("SectionViewed", {"section_id": "recovery/hope", "seconds_on_screen": i}, f"crash-{i:06d}")
+        )
         print(f"ACK crash-{i:06d} {ack.position}", flush=True)
 
     sem = asyncio.Semaphore(50)

@@ -24,8 +24,17 @@ def test_kill_9_mid_load_then_retry_everything(store_settings, tmp_path: Path):
     t.close()
 
     proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("load_writer.py")), str(store_settings.var_dir), store_settings.database_url, str(su), str(COUNT)],
-        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+        [
+            sys.executable,
+            str(Path(__file__).with_name("load_writer.py")),
+            str(store_settings.var_dir),
+            store_settings.database_url,
+            str(su),
+            str(COUNT),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     acked: dict[str, int] = {}
@@ -42,6 +51,7 @@ def test_kill_9_mid_load_then_retry_everything(store_settings, tmp_path: Path):
 
     t = Tandem(store_settings)
     try:
+
         def stored() -> dict[str, list[int]]:
             seen: dict[str, list[int]] = {}
             for pos, e in t.read(0, 100_000):
@@ -56,7 +66,10 @@ def test_kill_9_mid_load_then_retry_everything(store_settings, tmp_path: Path):
         # The client retries everything it sent; committed ones get their first ack back.
         actor = Actor(su, "service_user")
         futures = {
-            f"crash-{i:06d}": t.submit(actor, Command("SectionViewed", {"section_id": "recovery/hope", "seconds_on_screen": i}, f"crash-{i:06d}"))
+            f"crash-{i:06d}": t.submit(
+                actor,
+                Command("SectionViewed", {"section_id": "recovery/hope", "seconds_on_screen": i}, f"crash-{i:06d}"),
+            )
             for i in range(COUNT)
         }
         for cid, fut in futures.items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -28,7 +28,7 @@ def people(tandem):
 
 
 def cmd(type_: str, cid: str, **payload) -> Command:
-    return Command(type_, payload, cid, client_time=datetime(2025, 1, 2, 10, 0, tzinfo=timezone.utc), content_version="c0ffee")
+    return Command(type_, payload, cid, client_time=datetime(2025, 1, 2, 10, 0, tzinfo=UTC), content_version="c0ffee")
 
 
 def test_an_action_is_stored_with_its_envelope(tandem, people):
@@ -42,7 +42,7 @@ def test_an_action_is_stored_with_its_envelope(tandem, people):
     assert event.topic_id == "recovery" and event.session_id is None
     assert event.client_event_id == "client-0001" and event.event_id == ack.event_id
     assert event.content_version == "c0ffee"
-    assert event.client_time == datetime(2025, 1, 2, 10, 0, tzinfo=timezone.utc)
+    assert event.client_time == datetime(2025, 1, 2, 10, 0, tzinfo=UTC)
     assert event.timestamp > event.client_time  # the server's own clock
 
 
@@ -55,7 +55,9 @@ def test_a_retried_client_event_id_is_recorded_once(tandem, people):
 
 
 async def test_the_same_id_twice_in_one_batch_is_recorded_once(tandem, people):
-    acks = await asyncio.gather(*[tandem.record(people["su"], cmd("TopicOpened", "client-0003", topic_id="me")) for _ in range(5)])
+    acks = await asyncio.gather(
+        *[tandem.record(people["su"], cmd("TopicOpened", "client-0003", topic_id="me")) for _ in range(5)]
+    )
     assert len({a.position for a in acks}) == 1
     assert sum(not a.duplicate for a in acks) == 1
     assert sum(isinstance(e, A.Journey.TopicOpened) for _, e in tandem.read(0)) == 1
@@ -66,10 +68,20 @@ async def test_the_same_id_twice_in_one_batch_is_recorded_once(tandem, people):
     [
         ("su", cmd("TopicDeleted", "client-1001"), UnknownCommand, "type"),
         ("su", cmd("TopicOpened", "client-1002"), InvalidField, "topic_id"),
-        ("su", cmd("AnswerSaved", "client-1003", question_id="recovery/a/q1", answer="x" * 10_001), InvalidField, "answer"),
+        (
+            "su",
+            cmd("AnswerSaved", "client-1003", question_id="recovery/a/q1", answer="x" * 10_001),
+            InvalidField,
+            "answer",
+        ),
         ("su", cmd("TopicOpened", "short", topic_id="recovery"), InvalidField, "client_event_id"),
         ("su", cmd("TopicOpened", "client-1004", topic_id="<script>"), InvalidField, "topic_id"),
-        ("su", cmd("ChartPointRecorded", "client-1005", tracker_id="mood", values={"mood": "high"}, for_date="2026-11-29"), InvalidField, "values"),
+        (
+            "su",
+            cmd("ChartPointRecorded", "client-1005", tracker_id="mood", values={"mood": "high"}, for_date="2026-11-29"),
+            InvalidField,
+            "values",
+        ),
         ("su", cmd("VideoProgressed", "client-1006", video_id="v", percent=140, position_s=3), InvalidField, "percent"),
         ("su", cmd("TopicOpened", "client-1007", topic_id="recovery", extra=1), InvalidField, "extra"),
         ("researcher", cmd("TopicOpened", "client-1008", topic_id="recovery"), Forbidden, "type"),
@@ -77,7 +89,9 @@ async def test_the_same_id_twice_in_one_batch_is_recorded_once(tandem, people):
         ("worker", cmd("ConsentGiven", "client-1010", scope="research"), Forbidden, "type"),
     ],
 )
-def test_an_invalid_command_is_refused_with_a_typed_error_and_nothing_stored(tandem, people, actor, command, error, field):
+def test_an_invalid_command_is_refused_with_a_typed_error_and_nothing_stored(
+    tandem, people, actor, command, error, field
+):
     head = tandem.head()
     with pytest.raises(error) as info:
         tandem.record_blocking(people[actor], command)
@@ -98,12 +112,17 @@ def test_joint_session_rules(tandem, people):
     in_session = lambda t, cid, **p: Command(t, p, cid, session_id=sid)  # noqa: E731
 
     # The worker records a chart point with the SU: it lands in the SU's journey, once.
-    ack = tandem.record_blocking(worker, in_session("ChartPointRecorded", "client-2001", tracker_id="mood", values={"mood": 6}, for_date="2026-11-29"))
+    ack = tandem.record_blocking(
+        worker,
+        in_session("ChartPointRecorded", "client-2001", tracker_id="mood", values={"mood": 6}, for_date="2026-11-29"),
+    )
     [(_, point)] = tandem.read(ack.position - 1)
     assert point.originator_id == A.journey_id(su.user_id) and point.session_id == sid and point.actor_role == "worker"
 
     # Suggestions: the worker suggests, only the SU accepts.
-    tandem.record_blocking(worker, in_session("SuggestionMade", "client-2002", suggestion_id="s1", topic_id="health", section_id=None))
+    tandem.record_blocking(
+        worker, in_session("SuggestionMade", "client-2002", suggestion_id="s1", topic_id="health", section_id=None)
+    )
     with pytest.raises(Forbidden):
         tandem.record_blocking(worker, in_session("SuggestionAccepted", "client-2003", suggestion_id="s1"))
     tandem.record_blocking(su, in_session("SuggestionAccepted", "client-2004", suggestion_id="s1"))
@@ -139,7 +158,9 @@ def test_an_unlinked_worker_loses_access(tandem, people):
 
 def test_free_text_is_sealed_and_erasure_shreds_it(tandem, people):
     su = people["su"]
-    ack = tandem.record_blocking(su, cmd("AnswerSaved", "client-4001", question_id="recovery/a/q1", answer="I want to walk by the sea again"))
+    ack = tandem.record_blocking(
+        su, cmd("AnswerSaved", "client-4001", question_id="recovery/a/q1", answer="I want to walk by the sea again")
+    )
     [(_, saved)] = tandem.read(ack.position - 1)
     assert "sea" not in repr(saved.answer)  # ciphertext in the store
     assert tandem.reveal(su.user_id, saved.answer) == "I want to walk by the sea again"
@@ -153,7 +174,10 @@ async def test_concurrent_writers_are_grouped_into_few_transactions(tandem, peop
     su = people["su"]
     batches = tandem.writer.batches
     acks = await asyncio.gather(
-        *[tandem.record(su, cmd("SectionViewed", f"client-5{i:04d}", section_id="recovery/hope", seconds_on_screen=3)) for i in range(200)]
+        *[
+            tandem.record(su, cmd("SectionViewed", f"client-5{i:04d}", section_id="recovery/hope", seconds_on_screen=3))
+            for i in range(200)
+        ]
     )
     assert len({a.position for a in acks}) == 200
     assert tandem.writer.batches - batches < 100
@@ -187,7 +211,9 @@ def test_what_another_process_changes_is_not_judged_from_a_stale_copy(tandem, pe
 
     su, worker = people["su"], people["worker"]
     sid = tandem.start_session(worker, su.user_id)
-    tandem.record_blocking(worker, Command("TopicOpened", {"topic_id": "me"}, "client-4001", session_id=sid))  # link and session now cached
+    tandem.record_blocking(
+        worker, Command("TopicOpened", {"topic_id": "me"}, "client-4001", session_id=sid)
+    )  # link and session now cached
     other = Tandem(store_settings)
     try:
         other.unlink(worker.user_id, su.user_id, by=worker.user_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import uuid4
 
 from eventsourcing.persistence import StoredEvent
@@ -30,17 +30,25 @@ def test_a_v1_chart_point_is_upcast_on_read(tandem):
     jid = A.journey_id(su)
     # A chart point as the first release stored it: one `value`, no class_version.
     state = {
-        "timestamp": datetime(2025, 1, 2, 10, 0, tzinfo=timezone.utc),
-        "event_id": "e1", "actor_id": su, "actor_role": "service_user",
-        "device": "web", "session_id": None, "client_time": None, "content_version": None,
-        "client_event_id": "old-client-1", "tracker_id": "mood", "value": 7, "for_date": "2025-01-02",
+        "timestamp": datetime(2025, 1, 2, 10, 0, tzinfo=UTC),
+        "event_id": "e1",
+        "actor_id": su,
+        "actor_role": "service_user",
+        "device": "web",
+        "session_id": None,
+        "client_time": None,
+        "content_version": None,
+        "client_event_id": "old-client-1",
+        "tracker_id": "mood",
+        "value": 7,
+        "for_date": "2025-01-02",
     }
     topic = "core.aggregates:Journey.ChartPointRecorded"
     tandem.log.recorder.insert_events([StoredEvent(jid, 2, topic, tandem.log.mapper.transcoder.encode(state))])
     [(_, event)] = tandem.read(tandem.head() - 1)
     assert event.values == {"mood": 7}
     assert not hasattr(event, "value")
-    assert event.timestamp == datetime(2025, 1, 2, 10, 0, tzinfo=timezone.utc)
+    assert event.timestamp == datetime(2025, 1, 2, 10, 0, tzinfo=UTC)
 
 
 def test_two_writers_on_one_journey_lose_nothing(store_settings):
@@ -55,7 +63,9 @@ def test_two_writers_on_one_journey_lose_nothing(store_settings):
         def write(t: Tandem, prefix: str) -> None:
             for i in range(40):
                 try:
-                    t.record_blocking(actor, Command("TopicOpened", {"topic_id": "me"}, f"{prefix}-{i:05d}-{uuid4().hex[:6]}"))
+                    t.record_blocking(
+                        actor, Command("TopicOpened", {"topic_id": "me"}, f"{prefix}-{i:05d}-{uuid4().hex[:6]}")
+                    )
                 except Exception as e:  # a clear conflict is allowed, a lost event is not
                     errors.append(e)
 
@@ -136,7 +146,9 @@ def test_a_journey_is_read_back_by_event_kind_oldest_first(tandem):
     actor = Actor(su, "service_user")
     for i in range(3):
         tandem.record_blocking(actor, Command("SectionViewed", {"section_id": "me-summary"}, f"view-{i:04d}"))
-        tandem.record_blocking(actor, Command("AnswerSaved", {"question_id": "me/q1", "answer": f"draft {i}"}, f"answer-{i:04d}"))
+        tandem.record_blocking(
+            actor, Command("AnswerSaved", {"question_id": "me/q1", "answer": f"draft {i}"}, f"answer-{i:04d}")
+        )
     answers = tandem.log.stream(A.journey_id(su), [A.Journey.AnswerSaved])
     assert [type(e) for e in answers] == [A.Journey.AnswerSaved] * 3
     assert [tandem.reveal(su, e.answer) for e in answers] == ["draft 0", "draft 1", "draft 2"]

@@ -12,7 +12,9 @@ def tandem(*args: str, var_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TANDEM_VAR_DIR": str(var_dir)}
     env.pop("TANDEM_DATABASE_URL", None)
     env.pop("TANDEM_REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "web.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "web.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_help_lists_the_commands(tmp_path):
@@ -49,7 +51,9 @@ def test_the_console_can_reset_a_forgotten_password_deactivate_and_erase(tmp_pat
     assert short.returncode == 1 and "8 to 1024" in short.stderr
     refused = tandem("users", "erase", "sam", var_dir=tmp_path)
     assert refused.returncode == 1 and "--yes sam" in refused.stderr
-    assert tandem("users", "erase", "wendy", "--yes", "wendy", var_dir=tmp_path).returncode == 1  # a worker: deactivate instead
+    assert (
+        tandem("users", "erase", "wendy", "--yes", "wendy", var_dir=tmp_path).returncode == 1
+    )  # a worker: deactivate instead
     assert tandem("users", "deactivate", "rita", "--by", "adam", var_dir=tmp_path).returncode == 0
     erased = tandem("users", "erase", "sam", "--yes", "sam", "--by", "adam", var_dir=tmp_path)
     assert erased.returncode == 0 and "can no longer be read" in erased.stdout

@@ -24,8 +24,15 @@ def test_compose_file_is_valid_and_wires_the_services():
     db = urlparse(env["TANDEM_DATABASE_URL"])
     pg_env = services["postgres"]["environment"]
     assert db.scheme == "postgresql" and db.hostname == "postgres"
-    assert (db.username, db.password, db.path.lstrip("/")) == (pg_env["POSTGRES_USER"], pg_env["POSTGRES_PASSWORD"], pg_env["POSTGRES_DB"])
+    assert (db.username, db.password, db.path.lstrip("/")) == (
+        pg_env["POSTGRES_USER"],
+        pg_env["POSTGRES_PASSWORD"],
+        pg_env["POSTGRES_DB"],
+    )
     assert urlparse(env["TANDEM_REDIS_URL"]).hostname == "redis"
-    assert app["depends_on"] == {"postgres": {"condition": "service_healthy"}, "redis": {"condition": "service_healthy"}}
+    assert app["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
+    }
     published = app["ports"][0].split(":")[-1]
     assert published == env["PORT"]

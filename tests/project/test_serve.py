@@ -17,7 +17,14 @@ def test_serve_seeds_demo_accounts_and_answers(tmp_path):
     port = free_port()
     env = {**os.environ, "TANDEM_VAR_DIR": str(tmp_path), "PORT": str(port)}
     env.pop("TANDEM_DATABASE_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--demo"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "serve", "--demo"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         lines = []
         deadline = time.time() + 60

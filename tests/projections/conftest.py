@@ -28,7 +28,9 @@ def dump(views: ProjectionSet) -> dict[str, Any]:
             cols = ", ".join(spec.col_names)
             rows = views.store.query(f"SELECT {cols} FROM {spec.name} ORDER BY {', '.join(spec.pk)}")
             out[spec.name] = [tuple(r.values()) for r in rows]
-    dead = views.store.query("SELECT projection, position, event_type, reason FROM dead_letters ORDER BY projection, position")
+    dead = views.store.query(
+        "SELECT projection, position, event_type, reason FROM dead_letters ORDER BY projection, position"
+    )
     out["dead_letters"] = [tuple(r.values()) for r in dead]
     return out
 

@@ -15,9 +15,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TANDEM_DATABASE_URL": settings.database_url, "TANDEM_VAR_DIR": str(settings.var_dir),
-           "TANDEM_SECRET_KEY": settings.secret_key, "TANDEM_MASTER_KEY": settings.master_key.hex(), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "projections", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "TANDEM_DATABASE_URL": settings.database_url,
+        "TANDEM_VAR_DIR": str(settings.var_dir),
+        "TANDEM_SECRET_KEY": settings.secret_key,
+        "TANDEM_MASTER_KEY": settings.master_key.hex(),
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "projections", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_status_and_rebuild_commands(store_settings: Settings, tandem: Tandem) -> None:

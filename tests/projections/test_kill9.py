@@ -40,8 +40,13 @@ def _follower(settings: Settings) -> subprocess.Popen[bytes]:
         "TANDEM_PROJECTION_BATCH": "40",  # many small commits: many chances to die between them
         "PYTHONPATH": str(ROOT),
     }
-    return subprocess.Popen([sys.executable, "-m", "projections", "follow", "--no-content"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "projections", "follow", "--no-content"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 @pytest.mark.slow

@@ -39,15 +39,29 @@ def test_read_your_writes_and_read_api(store_settings: Settings, tandem: Tandem)
         worker, su = people(tandem)
         time.sleep(0.2)
         started = time.monotonic()
-        ack = tandem.record_blocking(su, cmd("SectionViewed", {"section_id": "recovery/what", "seconds_on_screen": 12.5}))
+        ack = tandem.record_blocking(
+            su, cmd("SectionViewed", {"section_id": "recovery/what", "seconds_on_screen": 12.5})
+        )
         assert views.wait_for(ack.position, 5)
         assert time.monotonic() - started < 5
         assert views.progress.section(su.user_id, "recovery/what")["views"] == 1
 
         tandem.record_blocking(su, cmd("TopicOpened", {"topic_id": "recovery"}))
         tandem.record_blocking(su, cmd("AnswerSaved", {"question_id": "recovery/what/q1", "answer": "private words"}))
-        tandem.record_blocking(su, cmd("ChartPointRecorded", {"tracker_id": "sleep", "values": {"hours": 7, "quality": 4}, "for_date": "2026-11-02"}))
-        tandem.record_blocking(su, cmd("ChartPointRecorded", {"tracker_id": "sleep", "values": {"hours": 5, "quality": 2}, "for_date": "2026-11-03"}))
+        tandem.record_blocking(
+            su,
+            cmd(
+                "ChartPointRecorded",
+                {"tracker_id": "sleep", "values": {"hours": 7, "quality": 4}, "for_date": "2026-11-02"},
+            ),
+        )
+        tandem.record_blocking(
+            su,
+            cmd(
+                "ChartPointRecorded",
+                {"tracker_id": "sleep", "values": {"hours": 5, "quality": 2}, "for_date": "2026-11-03"},
+            ),
+        )
         tandem.record_blocking(su, cmd("ItemShared", {"scope": "tracker", "ref": "sleep"}))
         ack = tandem.record_blocking(su, cmd("ItemShared", {"scope": "topic", "ref": "recovery"}))
         assert views.wait_for(ack.position, 5)  # committed to the view, so the unshare is a real DELETE
@@ -55,7 +69,9 @@ def test_read_your_writes_and_read_api(store_settings: Settings, tandem: Tandem)
         assert views.wait_for(ack.position, 5)
         tandem.record_blocking(su, cmd("ConsentGiven", {"scope": "research"}))
         sid = tandem.start_session(worker, su.user_id)
-        tandem.record_blocking(worker, cmd("SuggestionMade", {"suggestion_id": "s1", "topic_id": "health", "section_id": None}, sid))
+        tandem.record_blocking(
+            worker, cmd("SuggestionMade", {"suggestion_id": "s1", "topic_id": "health", "section_id": None}, sid)
+        )
         tandem.record_blocking(su, cmd("SuggestionAccepted", {"suggestion_id": "s1"}, sid))
         tandem.record_blocking(su, cmd("TopicOpened", {"topic_id": "health"}, sid))
         ack = tandem.record_blocking(worker, cmd("SessionEnded", {}, sid))
@@ -67,10 +83,19 @@ def test_read_your_writes_and_read_api(store_settings: Settings, tandem: Tandem)
         assert "private words" not in str(dump(views))  # no free text in any view
         assert [p["values"]["hours"] for p in views.trackers.series(su.user_id, "sleep")] == [7.0, 5.0]
         weekly = {w["measure"]: w for w in views.trackers.weekly(su.user_id, "sleep")}
-        assert weekly["hours"] == {"week": "2026-11-02", "measure": "hours", "count": 2, "mean": 6.0, "min": 5.0, "max": 7.0}
+        assert weekly["hours"] == {
+            "week": "2026-11-02",
+            "measure": "hours",
+            "count": 2,
+            "mean": 6.0,
+            "min": 5.0,
+            "max": 7.0,
+        }
         assert views.directory.has_consented(su.user_id)
         assert [(x["scope"], x["ref"]) for x in views.directory.shared(su.user_id)] == [("tracker", "sleep")]
-        assert views.directory.is_shared(su.user_id, "tracker", "sleep") and not views.directory.is_shared(su.user_id, "topic", "recovery")
+        assert views.directory.is_shared(su.user_id, "tracker", "sleep") and not views.directory.is_shared(
+            su.user_id, "topic", "recovery"
+        )
         assert [a["username"] for a in views.directory.caseload(worker.user_id)] == ["sam"]
         assert [a["username"] for a in views.directory.workers_of(su.user_id)] == ["wendy"]
         assert views.directory.account(su.user_id)["role"] == "service_user"
@@ -130,23 +155,33 @@ def test_dead_letter_and_move_on(store_settings: Settings, tandem: Tandem) -> No
     views.close()
 
 
-def test_crashing_handler_is_dead_lettered_without_half_applied_rows(store_settings: Settings, tandem: Tandem, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crashing_handler_is_dead_lettered_without_half_applied_rows(
+    store_settings: Settings, tandem: Tandem, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import projections.trackers as T
 
     real = T.week_of
-    monkeypatch.setattr(T, "week_of", lambda d: (_ for _ in ()).throw(ValueError("boom")) if d == "2026-01-01" else real(d))
+    monkeypatch.setattr(
+        T, "week_of", lambda d: (_ for _ in ()).throw(ValueError("boom")) if d == "2026-01-01" else real(d)
+    )
     views = ProjectionSet(store_settings)
     views.prepare()
     _, su = people(tandem)
-    tandem.record_blocking(su, cmd("ChartPointRecorded", {"tracker_id": "mood", "values": {"level": 3}, "for_date": "2026-01-01"}))
-    tandem.record_blocking(su, cmd("ChartPointRecorded", {"tracker_id": "mood", "values": {"level": 5}, "for_date": "2026-01-02"}))
+    tandem.record_blocking(
+        su, cmd("ChartPointRecorded", {"tracker_id": "mood", "values": {"level": 3}, "for_date": "2026-01-01"})
+    )
+    tandem.record_blocking(
+        su, cmd("ChartPointRecorded", {"tracker_id": "mood", "values": {"level": 5}, "for_date": "2026-01-02"})
+    )
     views.catch_up()
     assert views.status()["trackers"]["dead_letters"] == 1
     assert [p["for_date"] for p in views.trackers.series(su.user_id, "mood")] == ["2026-01-02"]
     views.close()
 
 
-def test_version_bump_rebuilds_on_start(store_settings: Settings, tandem: Tandem, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_version_bump_rebuilds_on_start(
+    store_settings: Settings, tandem: Tandem, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, su = people(tandem)
     for i in range(30):
         tandem.record_blocking(su, cmd("SectionViewed", {"section_id": f"recovery/s{i % 4}", "seconds_on_screen": i}))
@@ -193,9 +228,8 @@ def test_one_rebuild_at_a_time(store_settings: Settings, tandem: Tandem) -> None
 
     a, b = ProjectionSet(store_settings), ProjectionSet(store_settings)
     try:
-        with a.store.connect() as conn, a.store.rebuild_lock(conn):
-            with pytest.raises(RebuildBusy):
-                b.rebuild(progress=False)
+        with a.store.connect() as conn, a.store.rebuild_lock(conn), pytest.raises(RebuildBusy):
+            b.rebuild(progress=False)
         b.rebuild(progress=False)  # free again
     finally:
         a.close()

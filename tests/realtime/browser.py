@@ -6,7 +6,14 @@ import asyncio
 
 from tests.realtime.conftest import PASSWORDS
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
 T = 15_000  # ms, Playwright's default wait in these tests
 
 
@@ -42,7 +49,8 @@ async def join_session(su, worker, base: str, code: str, sid: str) -> None:
 
 async def video_state(page) -> dict:
     return await page.eval_on_selector(
-        "video[data-video-id]", "v => ({paused: v.paused, ended: v.ended, t: v.currentTime, d: v.duration, rate: v.playbackRate})"
+        "video[data-video-id]",
+        "v => ({paused: v.paused, ended: v.ended, t: v.currentTime, d: v.duration, rate: v.playbackRate})",
     )
 
 

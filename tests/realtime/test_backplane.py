@@ -45,12 +45,27 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         for _ in range(100):
-            if subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True).stdout.strip() == "PONG":
+            if (
+                subprocess.run(
+                    ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True
+                ).stdout.strip()
+                == "PONG"
+            ):
                 return
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
@@ -102,8 +117,23 @@ def _start_each(procs: list[subprocess.Popen], bases: list[str], env: dict[str, 
         port = free_port()
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "web.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
-                 "--ws-max-size", str(P.MAX_TRANSPORT_FRAME), "--ws-per-message-deflate", "false", "--log-level", "warning"],
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "web.app:create_app",
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--ws-max-size",
+                    str(P.MAX_TRANSPORT_FRAME),
+                    "--ws-per-message-deflate",
+                    "false",
+                    "--log-level",
+                    "warning",
+                ],
                 cwd=ROOT,
                 env=env,
             )
@@ -149,17 +179,26 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 
 
 async def test_two_processes_mirror_through_shared_redis(tmp_path, pg, redis_url):
-    t, procs, su, worker, ids, sid, _ = await _two_process_session(tmp_path, pg, redis_url)
+    t, procs, su, worker, _ids, _sid, _ = await _two_process_session(tmp_path, pg, redis_url)
     try:
         # presence crosses processes
-        await su.wait_for(lambda m: m["type"] == "presence" and len(m["payload"]["participants"]) == 2 and all(p["state"] == "online" for p in m["payload"]["participants"]), timeout=10)
+        await su.wait_for(
+            lambda m: (
+                m["type"] == "presence"
+                and len(m["payload"]["participants"]) == 2
+                and all(p["state"] == "online" for p in m["payload"]["participants"])
+            ),
+            timeout=10,
+        )
         await su.ephemeral("scroll", {"section_id": "p-2", "fraction": 0.5}, drive=True)
         m = await worker.wait_for(lambda m: m["type"] == "scroll", timeout=5)
         assert m["payload"]["fraction"] == 0.5
         ack = await su.durable("TopicOpened", {"topic_id": "health"}, drive=True)
         got = await worker.wait_for(lambda m: m["type"] == "TopicOpened", timeout=5)
         assert got["position"] == ack["position"]
-        ack = await worker.durable("ChartPointRecorded", {"tracker_id": "mood", "values": {"mood": 4}, "for_date": "2026-11-20"})
+        ack = await worker.durable(
+            "ChartPointRecorded", {"tracker_id": "mood", "values": {"mood": 4}, "for_date": "2026-11-20"}
+        )
         await su.wait_for(lambda m: m["type"] == "ChartPointRecorded" and m["position"] == ack["position"], timeout=5)
     finally:
         await su.close()
@@ -183,7 +222,9 @@ async def test_redis_outage_loses_nothing_and_mirroring_resumes(tmp_path, pg, ow
         # durable facts still reach the other process, from the store
         acks = []
         for i in range(5):
-            a = await su.durable("SectionViewed", {"section_id": "recovery/hope", "seconds_on_screen": float(i)}, drive=True)
+            a = await su.durable(
+                "SectionViewed", {"section_id": "recovery/hope", "seconds_on_screen": float(i)}, drive=True
+            )
             assert a["type"] == "ack", a
             acks.append(a["position"])
         await worker.wait_for(lambda m: m.get("position") == acks[-1], timeout=10)
@@ -194,9 +235,11 @@ async def test_redis_outage_loses_nothing_and_mirroring_resumes(tmp_path, pg, ow
             mark = len(worker.history)
             await su.ephemeral("scroll", {"section_id": "p-3", "fraction": 0.3}, drive=True)
             try:
-                await worker.wait_for(lambda m: m["type"] == "scroll" and m["payload"]["section_id"] == "p-3", timeout=0.5, since=mark)
+                await worker.wait_for(
+                    lambda m: m["type"] == "scroll" and m["payload"]["section_id"] == "p-3", timeout=0.5, since=mark
+                )
                 break
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 assert time.time() < deadline, "mirroring did not resume after Redis came back"
         a = await su.durable("TopicOpened", {"topic_id": "me"}, drive=True)
         await worker.wait_for(lambda m: m.get("position") == a["position"], timeout=5)

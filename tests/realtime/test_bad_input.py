@@ -23,33 +23,70 @@ async def _error(c, data, code):
 
 
 async def test_each_bad_frame_gets_its_code(live):
-    sid, su, worker = await live.pair()
+    _sid, su, worker = await live.pair()
     head = live.tandem.head()
     await _error(su, "{not json", "bad_frame")
     await _error(su, b"\xc1\xc1\xc1", "bad_frame")
     await _error(su, "[1,2]", "bad_frame")
     await _error(su, json.dumps({"type": "Teleported", "payload": {}}), "unknown_type")
     await _error(su, json.dumps({"payload": {}}), "missing_field")
-    await _error(su, json.dumps({"type": "TopicOpened", "epoch": 1, "payload": {"topic_id": "recovery"}}), "missing_field")
-    await _error(su, json.dumps({"type": "TopicOpened", "client_event_id": "c-12345678", "epoch": 1, "payload": {}}), "invalid_field")
-    await _error(su, json.dumps({"type": "TopicOpened", "client_event_id": "c-12345679", "epoch": 1, "payload": {"topic_id": "nope"}}), "invalid_field")
-    await _error(su, json.dumps({"type": "scroll", "session": "00000000-0000-0000-0000-000000000000", "epoch": 1, "payload": {"section_id": "p", "fraction": 0.1}}), "wrong_session")
-    await _error(su, json.dumps({"type": "scroll", "epoch": 1, "payload": {"section_id": "p", "fraction": 7}}), "invalid_field")
+    await _error(
+        su, json.dumps({"type": "TopicOpened", "epoch": 1, "payload": {"topic_id": "recovery"}}), "missing_field"
+    )
+    await _error(
+        su,
+        json.dumps({"type": "TopicOpened", "client_event_id": "c-12345678", "epoch": 1, "payload": {}}),
+        "invalid_field",
+    )
+    await _error(
+        su,
+        json.dumps(
+            {"type": "TopicOpened", "client_event_id": "c-12345679", "epoch": 1, "payload": {"topic_id": "nope"}}
+        ),
+        "invalid_field",
+    )
+    await _error(
+        su,
+        json.dumps(
+            {
+                "type": "scroll",
+                "session": "00000000-0000-0000-0000-000000000000",
+                "epoch": 1,
+                "payload": {"section_id": "p", "fraction": 0.1},
+            }
+        ),
+        "wrong_session",
+    )
+    await _error(
+        su, json.dumps({"type": "scroll", "epoch": 1, "payload": {"section_id": "p", "fraction": 7}}), "invalid_field"
+    )
     await _error(su, "x" * (P.MAX_FRAME + 10), "too_large")
     await _error(su, msgpack.packb({"type": "draft", "payload": {"question_id": 5, "text": "x"}}), "invalid_field")
-    await _error(worker, json.dumps({"type": "scroll", "epoch": 1, "payload": {"section_id": "p", "fraction": 0.1}}), "not_driver")
-    await _error(worker, json.dumps({"type": "MirroringPaused", "client_event_id": "c-123456789", "payload": {}}), "forbidden")
-    e = await _error(su, json.dumps({"type": "SessionEnded", "seq": 7, "client_event_id": "c-1234567890", "payload": {}}), "forbidden")
+    await _error(
+        worker,
+        json.dumps({"type": "scroll", "epoch": 1, "payload": {"section_id": "p", "fraction": 0.1}}),
+        "not_driver",
+    )
+    await _error(
+        worker, json.dumps({"type": "MirroringPaused", "client_event_id": "c-123456789", "payload": {}}), "forbidden"
+    )
+    e = await _error(
+        su,
+        json.dumps({"type": "SessionEnded", "seq": 7, "client_event_id": "c-1234567890", "payload": {}}),
+        "forbidden",
+    )
     assert e["seq"] == 7 and e["client_event_id"] == "c-1234567890"
     # errors went to the sender only, nothing was stored, and the room still mirrors
-    assert not [m for m in worker.history if m["type"] == "error" and m["payload"]["code"] not in ("not_driver", "forbidden")]
+    assert not [
+        m for m in worker.history if m["type"] == "error" and m["payload"]["code"] not in ("not_driver", "forbidden")
+    ]
     assert live.tandem.head() == head
     await su.ephemeral("scroll", {"section_id": "p-3", "fraction": 0.5}, drive=True)
     await worker.wait_for(lambda m: m["type"] == "scroll")
 
 
 async def test_oversized_transport_frame_closes_only_that_socket(live):
-    sid, su, worker = await live.pair()
+    _sid, su, worker = await live.pair()
     try:
         await su.send_raw("x" * (P.MAX_TRANSPORT_FRAME + 1))
     except websockets.ConnectionClosed:
@@ -67,7 +104,7 @@ async def test_rate_limit_drops_excess_messages(live_factory):
     from realtime.hub import Limits
 
     live = live_factory(limits=Limits(rate=5, burst=10, kick_after=10_000))
-    sid, su, worker = await live.pair()
+    _sid, su, worker = await live.pair()
     for i in range(40):
         await su.ephemeral("pointer", {"x": i, "y": 0})
     e = await su.wait_for(lambda m: m["type"] == "error")
@@ -101,7 +138,6 @@ N = 3000
 
 async def test_slow_client_is_dropped_with_resume_hint_and_room_keeps_going(live_factory):
     import realtime.conn as conn_mod
-
     from realtime.hub import Limits
 
     live = live_factory(limits=Limits(rate=1e6, burst=1e6, kick_after=10**9))
@@ -139,11 +175,35 @@ Frames = st.one_of(
     st.text(max_size=300),
     st.builds(
         lambda t, p, extra: json.dumps({"type": t, "payload": p, **extra}),
-        st.sampled_from(sorted(P.CLIENT_DURABLE | set(P.EPHEMERAL) | set(P.CONTROL)) + ["x", ""]),
-        st.dictionaries(st.text(max_size=12), st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20), st.booleans()), max_size=4),
-        st.fixed_dictionaries({}, optional={"epoch": st.integers(-2, 5), "seq": st.integers(-1, 2**60), "client_event_id": st.text(max_size=120), "session": st.text(max_size=40)}),
+        st.sampled_from([*sorted(P.CLIENT_DURABLE | set(P.EPHEMERAL) | set(P.CONTROL)), "x", ""]),
+        st.dictionaries(
+            st.text(max_size=12),
+            st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20), st.booleans()),
+            max_size=4,
+        ),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "epoch": st.integers(-2, 5),
+                "seq": st.integers(-1, 2**60),
+                "client_event_id": st.text(max_size=120),
+                "session": st.text(max_size=40),
+            },
+        ),
     ),
-    st.builds(lambda d: msgpack.packb(d), st.dictionaries(st.sampled_from(["type", "payload", "epoch", "seq", "session"]), st.one_of(st.integers(-(2**63), 2**64 - 1), st.text(max_size=10), st.none(), st.lists(st.integers(-(2**63), 2**63 - 1), max_size=3)), max_size=5)),
+    st.builds(
+        lambda d: msgpack.packb(d),
+        st.dictionaries(
+            st.sampled_from(["type", "payload", "epoch", "seq", "session"]),
+            st.one_of(
+                st.integers(-(2**63), 2**64 - 1),
+                st.text(max_size=10),
+                st.none(),
+                st.lists(st.integers(-(2**63), 2**63 - 1), max_size=3),
+            ),
+            max_size=5,
+        ),
+    ),
 )
 
 

@@ -8,7 +8,18 @@ from collections import Counter
 
 import pytest
 
-from tests.realtime.browser import ARGS, T, join_session, login, near, paused, playing, start_session, video_state, wait_until
+from tests.realtime.browser import (
+    ARGS,
+    T,
+    join_session,
+    login,
+    near,
+    paused,
+    playing,
+    start_session,
+    video_state,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -20,7 +31,9 @@ async def test_two_browsers_in_one_joint_session(live, chromium_path):
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium_path, args=ARGS)
         wctx = await browser.new_context(viewport={"width": 1024, "height": 900})
-        sctx = await browser.new_context(viewport={"width": 390, "height": 800}, user_agent="Mozilla/5.0 (Linux; Android 14) Mobile")
+        sctx = await browser.new_context(
+            viewport={"width": 390, "height": 800}, user_agent="Mozilla/5.0 (Linux; Android 14) Mobile"
+        )
         worker, su = await wctx.new_page(), await sctx.new_page()
         for p in (worker, su):
             p.set_default_timeout(T)
@@ -76,7 +89,9 @@ async def test_two_browsers_in_one_joint_session(live, chromium_path):
             await wait_until(lambda: near(worker, 20, within=1.0))
 
             # SU saves an answer -> the worker sees it saved
-            await su.fill("form.answer[data-question-id='recovery/what-recovery-means/q1'] textarea", "Hope, and my dog.")
+            await su.fill(
+                "form.answer[data-question-id='recovery/what-recovery-means/q1'] textarea", "Hope, and my dog."
+            )
             await su.click("form.answer[data-question-id='recovery/what-recovery-means/q1'] button[type=submit]")
             await worker.wait_for_selector("#live-shared li[data-type=AnswerSaved]:has-text('Hope, and my dog.')")
 
@@ -103,4 +118,3 @@ async def test_two_browsers_in_one_joint_session(live, chromium_path):
             assert names["ControlHandedOver"] == 2
         finally:
             await browser.close()
-

@@ -10,7 +10,7 @@ from tests.realtime.conftest import ServerThread, build_app
 
 
 async def test_control_handover_and_stale_epoch(live):
-    sid, su, worker = await live.pair()
+    _sid, su, worker = await live.pair()
     sam, wendy = str(live.ids["sam"]), str(live.ids["wendy"])
     assert worker.holder == sam and worker.epoch == 1
     # the follower cannot navigate
@@ -41,7 +41,7 @@ async def test_control_handover_and_stale_epoch(live):
 
 
 async def test_suggestion_accept_and_dismiss_and_mirroring_pause(live):
-    sid, su, worker = await live.pair()
+    _sid, su, worker = await live.pair()
     a = await worker.durable("SuggestionMade", {"suggestion_id": "s-1", "topic_id": "health", "section_id": None})
     assert a["type"] == "ack"
     await su.wait_for(lambda m: m["type"] == "SuggestionMade")
@@ -84,7 +84,7 @@ async def test_session_end_closes_both_and_refuses_new_handshakes(live):
 
 
 async def test_unlinking_drops_the_worker(live):
-    sid, su, worker = await live.pair()
+    _sid, su, worker = await live.pair()
     await asyncio.to_thread(live.tandem.unlink, live.ids["wendy"], live.ids["sam"], live.ids["wendy"])
     for _ in range(60):
         if worker.closed:

@@ -69,12 +69,24 @@ async def test_redis_codes_single_use_and_owner(redis_url):
 async def test_tandem_join_cli_speaks_the_protocol(live):
     async with httpx.AsyncClient(base_url=live.base) as c:
         wt = await _token(c, "wendy")
-        body = (await c.post("/sessions", json={"su_id": str(live.ids["sam"])}, headers={"Authorization": f"Bearer {wt}"})).json()
+        body = (
+            await c.post("/sessions", json={"su_id": str(live.ids["sam"])}, headers={"Authorization": f"Bearer {wt}"})
+        ).json()
     worker = await live.client("wendy", body["session_id"])
     env = {**os.environ, "TANDEM_PASSWORD": PASSWORDS["sam"]}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "web.cli", "join", body["code"], "--server", live.base, "--username", "sam",
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+        sys.executable,
+        "-m",
+        "web.cli",
+        "join",
+        body["code"],
+        "--server",
+        live.base,
+        "--username",
+        "sam",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
     )
     try:
         lines = []
@@ -82,7 +94,11 @@ async def test_tandem_join_cli_speaks_the_protocol(live):
             lines.append((await asyncio.wait_for(proc.stdout.readline(), 20)).decode())
         welcome = json.loads(lines[-1])
         epoch = welcome["payload"]["control"]["epoch"]
-        proc.stdin.write((json.dumps({"type": "scroll", "epoch": epoch, "payload": {"section_id": "p-1", "fraction": 0.5}}) + "\n").encode())
+        proc.stdin.write(
+            (
+                json.dumps({"type": "scroll", "epoch": epoch, "payload": {"section_id": "p-1", "fraction": 0.5}}) + "\n"
+            ).encode()
+        )
         await proc.stdin.drain()
         m = await worker.wait_for(lambda m: m["type"] == "scroll")
         assert m["from"] == str(live.ids["sam"])
@@ -90,12 +106,12 @@ async def test_tandem_join_cli_speaks_the_protocol(live):
         proc.stdin.close()
         try:
             await asyncio.wait_for(proc.wait(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.kill()
 
 
 async def test_the_worker_sees_an_su_chart_only_while_it_is_on_the_shared_screen(live):
-    sid, su, worker = await live.pair()
+    sid, su, _worker = await live.pair()
     chart = f"/sessions/{sid}/charts/sleep"
     async with httpx.AsyncClient(base_url=live.base) as c:  # the worker's browser, logged in
         csrf = csrf_of((await c.get("/login")).text)

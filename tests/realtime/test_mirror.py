@@ -8,7 +8,7 @@ from realtime import protocol as P
 
 
 async def test_durable_is_acked_with_position_and_mirrored_after_commit(live):
-    sid, su, worker = await live.pair()
+    _sid, su, worker = await live.pair()
     ack = await su.durable("TopicOpened", {"topic_id": "recovery"}, drive=True)
     assert ack["type"] == "ack", ack
     pos = ack["position"]
@@ -24,7 +24,7 @@ async def test_durable_is_acked_with_position_and_mirrored_after_commit(live):
 
 
 async def test_ephemeral_is_mirrored_to_the_other_side_only(live):
-    sid, su, worker = await live.pair()
+    _sid, su, worker = await live.pair()
     head = live.tandem.head()
     await su.ephemeral("scroll", {"section_id": "p-2", "fraction": 0.25}, drive=True)
     m = await worker.wait_for(lambda m: m["type"] == "scroll")
@@ -37,7 +37,7 @@ async def test_ephemeral_is_mirrored_to_the_other_side_only(live):
 
 
 async def test_msgpack_and_json_clients_in_one_room(live):
-    sid, su, worker = await live.pair(binary_su=True)
+    _sid, su, worker = await live.pair(binary_su=True)
     assert su.ws.subprotocol == P.SUBPROTOCOL and worker.ws.subprotocol is None
     await worker.ephemeral("draft", {"question_id": "recovery/hope/q1", "text": "hel"})
     m = await su.wait_for(lambda m: m["type"] == "draft")
@@ -55,7 +55,9 @@ async def test_presence_one_participant_per_person_across_tabs_and_refresh(live)
     def sam(c):
         return [p for p in c.participants if p["user_id"] == str(live.ids["sam"])]
 
-    await worker.wait_for(lambda m: m["type"] == "presence" and any(p["connections"] == 2 for p in m["payload"]["participants"]))
+    await worker.wait_for(
+        lambda m: m["type"] == "presence" and any(p["connections"] == 2 for p in m["payload"]["participants"])
+    )
     assert len(sam(worker)) == 1
     await tab2.close()
     await su.reconnect()  # a refresh
@@ -63,12 +65,16 @@ async def test_presence_one_participant_per_person_across_tabs_and_refresh(live)
     assert len(sam(worker)) == 1 and sam(worker)[0]["state"] == "online"
     # ParticipantJoined recorded once per person, not per tab or refresh
     s = live.tandem.session(__import__("uuid").UUID(sid))
-    joined = [e for _, e in live.tandem.read(0, 1000) if type(e).__name__ == "ParticipantJoined" and str(e.originator_id) == sid]
+    joined = [
+        e
+        for _, e in live.tandem.read(0, 1000)
+        if type(e).__name__ == "ParticipantJoined" and str(e.originator_id) == sid
+    ]
     assert len(joined) == 2 and s.present == {live.ids["sam"], live.ids["wendy"]}
 
 
 async def test_backgrounded_then_away_then_gone(live):
-    sid, su, worker = await live.pair()
+    _sid, su, worker = await live.pair()
     await su.ephemeral("presence", {"visible": False})
 
     def state(c):
@@ -88,7 +94,7 @@ async def test_backgrounded_then_away_then_gone(live):
 
 
 async def test_resume_after_disconnect_gets_missed_events_once(live):
-    sid, su, worker = await live.pair()
+    _sid, su, worker = await live.pair()
     await su.durable("TopicOpened", {"topic_id": "recovery"}, drive=True)
     await su.wait_for(lambda m: m["type"] == "TopicOpened")
     await su.close()
@@ -105,9 +111,13 @@ async def test_resume_after_disconnect_gets_missed_events_once(live):
 
 
 async def test_replayed_client_event_id_is_recorded_once(live):
-    sid, su, worker = await live.pair()
-    first = await su.durable("AnswerSaved", {"question_id": "recovery/hope/q1", "answer": "x1"}, client_event_id="cid-12345678")
-    again = await su.durable("AnswerSaved", {"question_id": "recovery/hope/q1", "answer": "x1"}, client_event_id="cid-12345678")
+    _sid, su, worker = await live.pair()
+    first = await su.durable(
+        "AnswerSaved", {"question_id": "recovery/hope/q1", "answer": "x1"}, client_event_id="cid-12345678"
+    )
+    again = await su.durable(
+        "AnswerSaved", {"question_id": "recovery/hope/q1", "answer": "x1"}, client_event_id="cid-12345678"
+    )
     assert again["type"] == "ack" and again["payload"]["duplicate"] is True and again["position"] == first["position"]
     await asyncio.sleep(0.3)
     assert len([m for m in worker.history if m["type"] == "AnswerSaved"]) == 1

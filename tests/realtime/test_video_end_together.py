@@ -69,7 +69,9 @@ async def test_both_players_end_within_half_a_second_after_a_60s_watch(live, chr
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium_path, args=ARGS)
         wctx = await browser.new_context(viewport={"width": 1024, "height": 900})
-        sctx = await browser.new_context(viewport={"width": 390, "height": 800}, user_agent="Mozilla/5.0 (Linux; Android 14) Mobile")
+        sctx = await browser.new_context(
+            viewport={"width": 390, "height": 800}, user_agent="Mozilla/5.0 (Linux; Android 14) Mobile"
+        )
         for ctx in (wctx, sctx):
             await ctx.add_init_script(RECORDER)
         worker, su = await wctx.new_page(), await sctx.new_page()
@@ -109,16 +111,19 @@ async def test_both_players_end_within_half_a_second_after_a_60s_watch(live, chr
             # Knock the follower 1.5 s behind: it must converge (and a stall it causes
             # must not leave both players paused) and still end with the driver.
             await asyncio.sleep(3)
-            await worker.eval_on_selector("video[data-video-id]", "v => { v.currentTime = Math.max(0, v.currentTime - 1.5); }")
+            await worker.eval_on_selector(
+                "video[data-video-id]", "v => { v.currentTime = Math.max(0, v.currentTime - 1.5); }"
+            )
             results.append(await watch_to_end(su, worker, duration))
 
             for n, (s_stop, w_stop) in enumerate(results, 1):
                 gap = abs(s_stop["at"] - w_stop["at"]) / 1000
                 pos_gap = abs(s_stop["t"] - w_stop["t"])
-                print(f"pass {n}: SU {s_stop['type']} at t={s_stop['t']:.3f}, worker {w_stop['type']} at t={w_stop['t']:.3f}, "
-                      f"stop gap {gap:.3f} s, position gap {pos_gap:.3f} s")
+                print(
+                    f"pass {n}: SU {s_stop['type']} at t={s_stop['t']:.3f}, worker {w_stop['type']} at t={w_stop['t']:.3f}, "
+                    f"stop gap {gap:.3f} s, position gap {pos_gap:.3f} s"
+                )
                 assert gap < TOLERANCE, (n, s_stop, w_stop)
                 assert pos_gap < TOLERANCE, (n, s_stop, w_stop)
         finally:
             await browser.close()
-

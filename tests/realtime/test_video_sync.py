@@ -7,7 +7,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-
 from tests.conftest import unavailable
 
 JS = Path(__file__).resolve().parents[2] / "web" / "static" / "live" / "video.js"

@@ -19,8 +19,13 @@ from starlette.testclient import TestClient  # noqa: E402
 
 # Beyond the demo accounts: a second SU and worker, so "another person's data" exists.
 EXTRA = [("sue", "Sue Other", "service_user", "sue-pass-12345"), ("walt", "Walt Other", "worker", "walt-pass-12345")]
-PASSWORDS = {"sam": "sam-demo-pass", "wendy": "wendy-demo-pass", "rita": "rita-demo-pass", "adam": "adam-demo-pass",
-             **{u: p for u, _, _, p in EXTRA}}
+PASSWORDS = {
+    "sam": "sam-demo-pass",
+    "wendy": "wendy-demo-pass",
+    "rita": "rita-demo-pass",
+    "adam": "adam-demo-pass",
+    **{u: p for u, _, _, p in EXTRA},
+}
 
 
 def seed_all(settings: Settings) -> dict[str, UUID]:

@@ -37,15 +37,22 @@ def test_admin_deactivates_an_account_but_not_their_own(sqlite_site: Site) -> No
     assert walt.get("/api/caseload").status_code == 401
     assert sqlite_site.log_in_status("walt", PASSWORDS["walt"]) == 400
     page = admin.get("/admin").text
-    row = page[page.index("<th scope=\"row\">walt</th>"):]
+    row = page[page.index('<th scope="row">walt</th>') :]
     assert row[: row.index("</tr>")].count("inactive") == 1
 
 
 def test_admin_erases_a_service_users_free_text_only_when_confirmed(sqlite_site: Site) -> None:
     t = sqlite_site.tandem
     sue_id = sqlite_site.ids["sue"]
-    t.record_blocking(Actor(sue_id, "service_user"), Command("AnswerSaved", {"question_id": "recovery/hope/q1", "answer": "something private"}, "sue-answer-0001"))
-    [saved] = [e for _, e in t.read(0, 100_000) if isinstance(e, A.Journey.AnswerSaved) and e.originator_id == A.journey_id(sue_id)]
+    t.record_blocking(
+        Actor(sue_id, "service_user"),
+        Command("AnswerSaved", {"question_id": "recovery/hope/q1", "answer": "something private"}, "sue-answer-0001"),
+    )
+    [saved] = [
+        e
+        for _, e in t.read(0, 100_000)
+        if isinstance(e, A.Journey.AnswerSaved) and e.originator_id == A.journey_id(sue_id)
+    ]
     assert t.reveal(sue_id, saved.answer) == "something private"
     admin, token = sqlite_site.login("adam")
     r = admin.post(f"/admin/accounts/{sue_id}/erase", data={"csrf": token, "confirm": "sam"})

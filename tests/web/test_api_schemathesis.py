@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from tests.conftest import PG_URL, drop_pg_schema, fresh_pg_schema, make_settings, unavailable, _port_open
+from tests.conftest import PG_URL, _port_open, drop_pg_schema, fresh_pg_schema, make_settings, unavailable
 from tests.web.conftest import Site, seed_all
 
 warnings.filterwarnings("ignore", message=".*httpx2.*")
@@ -76,13 +75,15 @@ def test_api_never_answers_5xx(api_site: Site) -> None:
 
         @given(case=op.as_strategy())
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def run(case: schemathesis.Case) -> None:
+        def run(case: schemathesis.Case, cookie: str = cookie, token: str = token) -> None:
             nonlocal count
             count += 1
             response = case.call(headers={"Cookie": cookie, "X-CSRF-Token": token})
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path} {case.body!r:.200} -> {response.status_code}: {response.text[:300]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path} {case.body!r:.200} -> {response.status_code}: {response.text[:300]}"
+                )
 
         run()
     assert count > 300

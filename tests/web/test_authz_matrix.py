@@ -72,52 +72,146 @@ def events_sample(c: Ctx, role: str) -> Req:
 
 
 def new_user() -> dict[str, str]:
-    return {"username": f"user{next(_n)}x", "display_name": "New Person", "role": "service_user", "password": "long-enough-pw"}
+    return {
+        "username": f"user{next(_n)}x",
+        "display_name": "New Person",
+        "role": "service_user",
+        "password": "long-enough-pw",
+    }
 
 
 MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/health"): Entry(ALL, plain("/health")),
     ("GET", "/login"): Entry(ALL, plain("/login")),
-    ("POST", "/login"): Entry(ALL, lambda c, r: ("/login", {"data": {"username": f"nobody{next(_n)}", "password": "wrong-password"}}), mutates=True, ok=frozenset({400})),
+    ("POST", "/login"): Entry(
+        ALL,
+        lambda c, r: ("/login", {"data": {"username": f"nobody{next(_n)}", "password": "wrong-password"}}),
+        mutates=True,
+        ok=frozenset({400}),
+    ),
     ("POST", "/logout"): Entry(ALL, plain("/logout"), mutates=True, ends_session=True),
     ("POST", "/logout-everywhere"): Entry(LOGGED_IN, plain("/logout-everywhere"), mutates=True, ends_session=True),
     ("GET", "/account"): Entry(LOGGED_IN, plain("/account")),
     # A wrong current password: reaching the check is what "allowed" means here.
-    ("POST", "/account/password"): Entry(LOGGED_IN, lambda c, r: ("/account/password", {"data": {
-        "current_password": "not-it-at-all", "new_password": "whatever-new-1", "new_password_again": "whatever-new-1"}}), mutates=True, ok=frozenset({400})),
+    ("POST", "/account/password"): Entry(
+        LOGGED_IN,
+        lambda c, r: (
+            "/account/password",
+            {
+                "data": {
+                    "current_password": "not-it-at-all",
+                    "new_password": "whatever-new-1",
+                    "new_password_again": "whatever-new-1",
+                }
+            },
+        ),
+        mutates=True,
+        ok=frozenset({400}),
+    ),
     ("GET", "/api/session"): Entry(ALL, plain("/api/session")),
-    ("POST", "/api/login"): Entry(ALL, lambda c, r: ("/api/login", {"json": {"username": f"nobody{next(_n)}", "password": "wrong-password"}}), mutates=True, ok=frozenset({401})),
+    ("POST", "/api/login"): Entry(
+        ALL,
+        lambda c, r: ("/api/login", {"json": {"username": f"nobody{next(_n)}", "password": "wrong-password"}}),
+        mutates=True,
+        ok=frozenset({401}),
+    ),
     ("POST", "/api/logout"): Entry(ALL, plain("/api/logout"), mutates=True, ends_session=True),
-    ("POST", "/api/logout-everywhere"): Entry(LOGGED_IN, plain("/api/logout-everywhere"), mutates=True, ends_session=True),
-    ("POST", "/api/account/password"): Entry(LOGGED_IN, lambda c, r: ("/api/account/password", {"json": {
-        "current_password": "not-it-at-all", "new_password": "whatever-new-1"}}), mutates=True, ok=frozenset({400})),
+    ("POST", "/api/logout-everywhere"): Entry(
+        LOGGED_IN, plain("/api/logout-everywhere"), mutates=True, ends_session=True
+    ),
+    ("POST", "/api/account/password"): Entry(
+        LOGGED_IN,
+        lambda c, r: (
+            "/api/account/password",
+            {"json": {"current_password": "not-it-at-all", "new_password": "whatever-new-1"}},
+        ),
+        mutates=True,
+        ok=frozenset({400}),
+    ),
     ("GET", "/"): Entry(ALL, plain("/")),
     ("GET", "/topics/{topic_id}"): Entry(frozenset({SU}), plain("/topics/recovery")),
     ("GET", "/topics/{topic_id}/{slug}"): Entry(frozenset({SU}), plain("/topics/recovery/hope")),
     ("GET", "/sharing"): Entry(frozenset({SU}), plain("/sharing")),
-    ("POST", "/sharing"): Entry(frozenset({SU}), lambda c, r: ("/sharing", {"data": {"scope": "topic", "ref": "health", "share": "1"}}), mutates=True),
+    ("POST", "/sharing"): Entry(
+        frozenset({SU}),
+        lambda c, r: ("/sharing", {"data": {"scope": "topic", "ref": "health", "share": "1"}}),
+        mutates=True,
+    ),
     ("GET", "/linked"): Entry(frozenset({SU}), plain("/linked")),
     ("GET", "/consent"): Entry(frozenset({SU}), plain("/consent")),
     ("POST", "/consent"): Entry(frozenset({SU}), lambda c, r: ("/consent", {"data": {"action": "give"}}), mutates=True),
     ("GET", "/caseload"): Entry(frozenset({WK}), plain("/caseload")),
-    ("GET", "/caseload/{su_id}"): Entry(frozenset({WK}), lambda c, r: (f"/caseload/{c.id('sam')}", {}),
-                                        other=lambda c, r: (f"/caseload/{c.id('sue')}", {})),
+    ("GET", "/caseload/{su_id}"): Entry(
+        frozenset({WK}),
+        lambda c, r: (f"/caseload/{c.id('sam')}", {}),
+        other=lambda c, r: (f"/caseload/{c.id('sue')}", {}),
+    ),
     ("GET", "/research"): Entry(frozenset({RS}), plain("/research")),
     ("GET", "/admin"): Entry(frozenset({AD}), plain("/admin")),
-    ("POST", "/admin/accounts"): Entry(frozenset({AD}), lambda c, r: ("/admin/accounts", {"data": new_user()}), mutates=True),
-    ("POST", "/admin/links"): Entry(frozenset({AD}), lambda c, r: ("/admin/links", {"data": {"worker_id": c.id("walt"), "su_id": c.id("sam")}}), mutates=True),
-    ("POST", "/admin/unlink"): Entry(frozenset({AD}), lambda c, r: ("/admin/unlink", {"data": {"worker_id": c.id("walt"), "su_id": c.id("sam")}}), mutates=True),
+    ("POST", "/admin/accounts"): Entry(
+        frozenset({AD}), lambda c, r: ("/admin/accounts", {"data": new_user()}), mutates=True
+    ),
+    ("POST", "/admin/links"): Entry(
+        frozenset({AD}),
+        lambda c, r: ("/admin/links", {"data": {"worker_id": c.id("walt"), "su_id": c.id("sam")}}),
+        mutates=True,
+    ),
+    ("POST", "/admin/unlink"): Entry(
+        frozenset({AD}),
+        lambda c, r: ("/admin/unlink", {"data": {"worker_id": c.id("walt"), "su_id": c.id("sam")}}),
+        mutates=True,
+    ),
     # Refused by validation even for the admin (422), so the run's accounts stay as they are.
-    ("POST", "/admin/accounts/{user_id}/password"): Entry(frozenset({AD}), lambda c, r: (f"/admin/accounts/{c.id('sue')}/password", {"data": {"password": "short"}}), mutates=True, ok=frozenset({422})),
-    ("POST", "/admin/accounts/{user_id}/deactivate"): Entry(frozenset({AD}), lambda c, r: (f"/admin/accounts/{c.id('adam')}/deactivate", {}), mutates=True, ok=frozenset({422})),
-    ("POST", "/admin/accounts/{user_id}/erase"): Entry(frozenset({AD}), lambda c, r: (f"/admin/accounts/{c.id('sue')}/erase", {"data": {"confirm": "not-sue"}}), mutates=True, ok=frozenset({422})),
-    ("POST", "/api/admin/accounts/{user_id}/password"): Entry(frozenset({AD}), lambda c, r: (f"/api/admin/accounts/{c.id('sue')}/password", {"json": {"password": "short"}}), mutates=True, ok=frozenset({422})),
-    ("POST", "/api/admin/accounts/{user_id}/deactivate"): Entry(frozenset({AD}), lambda c, r: (f"/api/admin/accounts/{c.id('adam')}/deactivate", {}), mutates=True, ok=frozenset({422})),
-    ("POST", "/api/admin/accounts/{user_id}/erase"): Entry(frozenset({AD}), lambda c, r: (f"/api/admin/accounts/{c.id('sue')}/erase", {"json": {"confirm": "not-sue"}}), mutates=True, ok=frozenset({422})),
+    ("POST", "/admin/accounts/{user_id}/password"): Entry(
+        frozenset({AD}),
+        lambda c, r: (f"/admin/accounts/{c.id('sue')}/password", {"data": {"password": "short"}}),
+        mutates=True,
+        ok=frozenset({422}),
+    ),
+    ("POST", "/admin/accounts/{user_id}/deactivate"): Entry(
+        frozenset({AD}),
+        lambda c, r: (f"/admin/accounts/{c.id('adam')}/deactivate", {}),
+        mutates=True,
+        ok=frozenset({422}),
+    ),
+    ("POST", "/admin/accounts/{user_id}/erase"): Entry(
+        frozenset({AD}),
+        lambda c, r: (f"/admin/accounts/{c.id('sue')}/erase", {"data": {"confirm": "not-sue"}}),
+        mutates=True,
+        ok=frozenset({422}),
+    ),
+    ("POST", "/api/admin/accounts/{user_id}/password"): Entry(
+        frozenset({AD}),
+        lambda c, r: (f"/api/admin/accounts/{c.id('sue')}/password", {"json": {"password": "short"}}),
+        mutates=True,
+        ok=frozenset({422}),
+    ),
+    ("POST", "/api/admin/accounts/{user_id}/deactivate"): Entry(
+        frozenset({AD}),
+        lambda c, r: (f"/api/admin/accounts/{c.id('adam')}/deactivate", {}),
+        mutates=True,
+        ok=frozenset({422}),
+    ),
+    ("POST", "/api/admin/accounts/{user_id}/erase"): Entry(
+        frozenset({AD}),
+        lambda c, r: (f"/api/admin/accounts/{c.id('sue')}/erase", {"json": {"confirm": "not-sue"}}),
+        mutates=True,
+        ok=frozenset({422}),
+    ),
     ("GET", "/api/admin/accounts"): Entry(frozenset({AD}), plain("/api/admin/accounts")),
-    ("POST", "/api/admin/accounts"): Entry(frozenset({AD}), lambda c, r: ("/api/admin/accounts", {"json": new_user()}), mutates=True),
-    ("POST", "/api/admin/links"): Entry(frozenset({AD}), lambda c, r: ("/api/admin/links", {"json": {"worker_id": c.id("walt"), "su_id": c.id("sam")}}), mutates=True),
-    ("POST", "/api/admin/unlink"): Entry(frozenset({AD}), lambda c, r: ("/api/admin/unlink", {"json": {"worker_id": c.id("walt"), "su_id": c.id("sam")}}), mutates=True),
+    ("POST", "/api/admin/accounts"): Entry(
+        frozenset({AD}), lambda c, r: ("/api/admin/accounts", {"json": new_user()}), mutates=True
+    ),
+    ("POST", "/api/admin/links"): Entry(
+        frozenset({AD}),
+        lambda c, r: ("/api/admin/links", {"json": {"worker_id": c.id("walt"), "su_id": c.id("sam")}}),
+        mutates=True,
+    ),
+    ("POST", "/api/admin/unlink"): Entry(
+        frozenset({AD}),
+        lambda c, r: ("/api/admin/unlink", {"json": {"worker_id": c.id("walt"), "su_id": c.id("sam")}}),
+        mutates=True,
+    ),
     ("GET", "/api/topics"): Entry(frozenset({SU}), plain("/api/topics")),
     ("GET", "/api/topics/{topic_id}"): Entry(frozenset({SU}), plain("/api/topics/recovery")),
     ("GET", "/api/sections/{topic_id}/{slug}"): Entry(frozenset({SU}), plain("/api/sections/recovery/hope")),
@@ -125,40 +219,91 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("GET", "/api/answers"): Entry(frozenset({SU}), plain("/api/answers")),
     ("GET", "/api/trackers/{tracker_id}"): Entry(frozenset({SU}), plain("/api/trackers/mood")),
     ("GET", "/api/worksheets/{worksheet_id}"): Entry(frozenset({SU}), plain("/api/worksheets/strengths")),
-    ("POST", "/api/events"): Entry(frozenset({SU, WK}), events_sample, mutates=True,
-                                   other=lambda c, r: ("/api/events", {"json": ev("TopicOpened", {"topic_id": "health"}, c.other_session)})),
+    ("POST", "/api/events"): Entry(
+        frozenset({SU, WK}),
+        events_sample,
+        mutates=True,
+        other=lambda c, r: ("/api/events", {"json": ev("TopicOpened", {"topic_id": "health"}, c.other_session)}),
+    ),
     ("GET", "/api/sharing"): Entry(frozenset({SU}), plain("/api/sharing")),
-    ("POST", "/api/sharing"): Entry(frozenset({SU}), lambda c, r: ("/api/sharing", {"json": {"scope": "tracker", "ref": "mood", "shared": True}}), mutates=True),
+    ("POST", "/api/sharing"): Entry(
+        frozenset({SU}),
+        lambda c, r: ("/api/sharing", {"json": {"scope": "tracker", "ref": "mood", "shared": True}}),
+        mutates=True,
+    ),
     ("GET", "/api/consent"): Entry(frozenset({SU}), plain("/api/consent")),
-    ("POST", "/api/consent"): Entry(frozenset({SU}), lambda c, r: ("/api/consent", {"json": {"research": True}}), mutates=True),
+    ("POST", "/api/consent"): Entry(
+        frozenset({SU}), lambda c, r: ("/api/consent", {"json": {"research": True}}), mutates=True
+    ),
     ("GET", "/api/links"): Entry(frozenset({SU}), plain("/api/links")),
     ("GET", "/api/caseload"): Entry(frozenset({WK}), plain("/api/caseload")),
-    ("GET", "/api/caseload/{su_id}"): Entry(frozenset({WK}), lambda c, r: (f"/api/caseload/{c.id('sam')}", {}),
-                                            other=lambda c, r: (f"/api/caseload/{c.id('sue')}", {})),
+    ("GET", "/api/caseload/{su_id}"): Entry(
+        frozenset({WK}),
+        lambda c, r: (f"/api/caseload/{c.id('sam')}", {}),
+        other=lambda c, r: (f"/api/caseload/{c.id('sue')}", {}),
+    ),
     ("GET", "/api/openapi.json"): Entry(ALL, plain("/api/openapi.json")),
     # Joint sessions (web/live_routes.py, the realtime engineer's routes).
-    ("POST", "/sessions"): Entry(frozenset({WK}), lambda c, r: ("/sessions", {"data": {"su_id": c.id("sam")}}), mutates=True,
-                                 other=lambda c, r: ("/sessions", {"data": {"su_id": c.id("sue")}})),
-    ("POST", "/sessions/{session_id}/code"): Entry(frozenset({WK}), lambda c, r: (f"/sessions/{c.own_session}/code", {}), mutates=True,
-                                                   other=lambda c, r: (f"/sessions/{c.other_session}/code", {})),
+    ("POST", "/sessions"): Entry(
+        frozenset({WK}),
+        lambda c, r: ("/sessions", {"data": {"su_id": c.id("sam")}}),
+        mutates=True,
+        other=lambda c, r: ("/sessions", {"data": {"su_id": c.id("sue")}}),
+    ),
+    ("POST", "/sessions/{session_id}/code"): Entry(
+        frozenset({WK}),
+        lambda c, r: (f"/sessions/{c.own_session}/code", {}),
+        mutates=True,
+        other=lambda c, r: (f"/sessions/{c.other_session}/code", {}),
+    ),
     ("GET", "/join"): Entry(frozenset({SU}), plain("/join")),
-    ("POST", "/join"): Entry(frozenset({SU}), lambda c, r: ("/join", {"data": {"code": "000000"}}), mutates=True, ok=frozenset({404})),
-    ("POST", "/live/join"): Entry(frozenset(), lambda c, r: ("/live/join", {"json": {"code": "000000"}}), mutates=True, csrf=False),
-    ("POST", "/live/token"): Entry(ALL, lambda c, r: ("/live/token", {"json": {"username": f"nobody{next(_n)}", "password": "wrong-password"}}), mutates=True, csrf=False, ok=frozenset({401})),
-    ("GET", "/sessions/{session_id}"): Entry(frozenset({SU, WK}), lambda c, r: (f"/sessions/{c.own_session}", {}),
-                                             other=lambda c, r: (f"/sessions/{c.other_session}", {})),
-    ("GET", "/sessions/{session_id}/topics/{topic_id}"): Entry(frozenset({SU, WK}), lambda c, r: (f"/sessions/{c.own_session}/topics/recovery", {}),
-                                                               other=lambda c, r: (f"/sessions/{c.other_session}/topics/recovery", {})),
-    ("GET", "/sessions/{session_id}/topics/{topic_id}/{slug}"): Entry(frozenset({SU, WK}), lambda c, r: (f"/sessions/{c.own_session}/topics/recovery/hope", {}),
-                                                                      other=lambda c, r: (f"/sessions/{c.other_session}/topics/recovery/hope", {})),
+    ("POST", "/join"): Entry(
+        frozenset({SU}), lambda c, r: ("/join", {"data": {"code": "000000"}}), mutates=True, ok=frozenset({404})
+    ),
+    ("POST", "/live/join"): Entry(
+        frozenset(), lambda c, r: ("/live/join", {"json": {"code": "000000"}}), mutates=True, csrf=False
+    ),
+    ("POST", "/live/token"): Entry(
+        ALL,
+        lambda c, r: ("/live/token", {"json": {"username": f"nobody{next(_n)}", "password": "wrong-password"}}),
+        mutates=True,
+        csrf=False,
+        ok=frozenset({401}),
+    ),
+    ("GET", "/sessions/{session_id}"): Entry(
+        frozenset({SU, WK}),
+        lambda c, r: (f"/sessions/{c.own_session}", {}),
+        other=lambda c, r: (f"/sessions/{c.other_session}", {}),
+    ),
+    ("GET", "/sessions/{session_id}/topics/{topic_id}"): Entry(
+        frozenset({SU, WK}),
+        lambda c, r: (f"/sessions/{c.own_session}/topics/recovery", {}),
+        other=lambda c, r: (f"/sessions/{c.other_session}/topics/recovery", {}),
+    ),
+    ("GET", "/sessions/{session_id}/topics/{topic_id}/{slug}"): Entry(
+        frozenset({SU, WK}),
+        lambda c, r: (f"/sessions/{c.own_session}/topics/recovery/hope", {}),
+        other=lambda c, r: (f"/sessions/{c.other_session}/topics/recovery/hope", {}),
+    ),
     # A worker sees a chart in a session only while the SU shows it on the shared screen.
-    ("GET", "/sessions/{session_id}/charts/{tracker_id}"): Entry(frozenset({SU}), lambda c, r: (f"/sessions/{c.own_session}/charts/mood", {}),
-                                                                 other=lambda c, r: (f"/sessions/{c.other_session}/charts/mood", {}),
-                                                                 declared=frozenset({SU, WK})),
-    ("POST", "/sessions/{session_id}/leave"): Entry(frozenset({SU, WK}), lambda c, r: (f"/sessions/{c.own_session}/leave", {}), mutates=True,
-                                                    other=lambda c, r: (f"/sessions/{c.other_session}/leave", {})),
-    ("POST", "/sessions/{session_id}/end"): Entry(frozenset({WK}), lambda c, r: (f"/sessions/{c.fresh_session()}/end", {}) if hasattr(c, "fresh_session") else ("", {}), mutates=True,
-                                                  other=lambda c, r: (f"/sessions/{c.other_session}/end", {})),
+    ("GET", "/sessions/{session_id}/charts/{tracker_id}"): Entry(
+        frozenset({SU}),
+        lambda c, r: (f"/sessions/{c.own_session}/charts/mood", {}),
+        other=lambda c, r: (f"/sessions/{c.other_session}/charts/mood", {}),
+        declared=frozenset({SU, WK}),
+    ),
+    ("POST", "/sessions/{session_id}/leave"): Entry(
+        frozenset({SU, WK}),
+        lambda c, r: (f"/sessions/{c.own_session}/leave", {}),
+        mutates=True,
+        other=lambda c, r: (f"/sessions/{c.other_session}/leave", {}),
+    ),
+    ("POST", "/sessions/{session_id}/end"): Entry(
+        frozenset({WK}),
+        lambda c, r: (f"/sessions/{c.fresh_session()}/end", {}) if hasattr(c, "fresh_session") else ("", {}),
+        mutates=True,
+        other=lambda c, r: (f"/sessions/{c.other_session}/end", {}),
+    ),
     ("WS", "/ws/sessions/{session_id}"): Entry(frozenset({SU, WK}), plain("")),  # covered by tests/realtime
     ("MOUNT", "/static"): Entry(ALL, plain("/static/tandem.css")),
     ("MOUNT", "/media"): Entry(ALL, plain("/media/v-recovery-amara.vtt")),
@@ -323,5 +468,7 @@ def test_state_changing_calls_need_a_current_csrf_token(site: Site) -> None:
                 head = t.head()
                 resp = c.request(method, url, **kw)
                 if resp.status_code != 403 or t.head() != head:
-                    problems.append(f"{role} {method} {path} csrf={bad and bad[:6]!r} -> {resp.status_code}, stored {t.head() - head}")
+                    problems.append(
+                        f"{role} {method} {path} csrf={bad and bad[:6]!r} -> {resp.status_code}, stored {t.head() - head}"
+                    )
     assert not problems, "\n".join(problems)

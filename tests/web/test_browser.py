@@ -22,21 +22,37 @@ from tests.conftest import free_port, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "var" / "screenshots"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
 ANSWER = "Hope, and that it is not a straight line."
 STRENGTH = "I am a good listener."
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    env = {**os.environ, "TANDEM_VAR_DIR": str(tmp_path), "TANDEM_SECRET_KEY": "browser-secret", "TANDEM_MASTER_KEY": "22" * 32,
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "TANDEM_VAR_DIR": str(tmp_path),
+        "TANDEM_SECRET_KEY": "browser-secret",
+        "TANDEM_MASTER_KEY": "22" * 32,
+        "PYTHONPATH": str(ROOT),
+    }
     env.pop("TANDEM_DATABASE_URL", None)
     port = free_port()
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--demo", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (open for the server's whole life)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "web.cli", "serve", "--demo", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -94,8 +110,13 @@ def test_sam_uses_tandem_alone(server: tuple[str, Path], chromium_path: str) -> 
 
         # Play the video past 10 % (muted, faster, so the test is quick).
         video = page.locator("video[data-video-id]")
-        page.evaluate("() => { const v = document.querySelector('video'); v.muted = true; v.playbackRate = 4; return v.play(); }")
-        page.wait_for_function("() => { const v = document.querySelector('video'); return v.duration && v.currentTime / v.duration > 0.14; }", timeout=60_000)
+        page.evaluate(
+            "() => { const v = document.querySelector('video'); v.muted = true; v.playbackRate = 4; return v.play(); }"
+        )
+        page.wait_for_function(
+            "() => { const v = document.querySelector('video'); return v.duration && v.currentTime / v.duration > 0.14; }",
+            timeout=60_000,
+        )
         page.evaluate("() => document.querySelector('video').pause()")
         expect(video).to_have_attribute("data-video-id", "v-recovery-amara")
 
@@ -124,7 +145,9 @@ def test_sam_uses_tandem_alone(server: tuple[str, Path], chromium_path: str) -> 
         tracker = page.locator('section.tracker[data-tracker-id="mood"]')
         tracker.locator("label.pill", has_text="7").first.click()
         tracker.get_by_role("button", name="Save today's mood").click()
-        expect(page.locator('section.tracker[data-tracker-id="mood"] .tracker-entry .status')).to_contain_text("Saved at")
+        expect(page.locator('section.tracker[data-tracker-id="mood"] .tracker-entry .status')).to_contain_text(
+            "Saved at"
+        )
         page.locator('section.tracker[data-tracker-id="mood"]').screenshot(path=str(SHOTS / "tracker-1280x800.png"))
 
         # Add a strength.
@@ -224,4 +247,6 @@ def _check_store(var_dir: Path) -> None:
 def _settings(var_dir: Path):  # the server's own settings (same keys)
     from core import settings as settings_mod
 
-    return settings_mod.load(tandem_var_dir=str(var_dir), tandem_secret_key="browser-secret", tandem_master_key="22" * 32)
+    return settings_mod.load(
+        tandem_var_dir=str(var_dir), tandem_secret_key="browser-secret", tandem_master_key="22" * 32
+    )

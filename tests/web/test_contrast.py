@@ -14,7 +14,7 @@ def _lum(hex_: str) -> float:
         c = v / 255
         return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
 
-    r, g, b = (int(hex_[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(hex_[i : i + 2], 16) for i in (1, 3, 5))
     return 0.2126 * ch(r) + 0.7152 * ch(g) + 0.0722 * ch(b)
 
 
@@ -24,9 +24,20 @@ def ratio(a: str, b: str) -> float:
 
 
 TEXT_PAIRS = [
-    ("ink", "bg"), ("ink", "surface"), ("muted", "bg"), ("muted", "surface"), ("muted", "#eef1f2"),
-    ("primary", "surface"), ("primary", "bg"), ("primary-ink", "primary"), ("ink", "primary-soft"),
-    ("ok", "surface"), ("ok", "ok-soft"), ("crisis", "crisis-soft"), ("danger", "#fbe9e9"), ("ink", "crisis-soft"),
+    ("ink", "bg"),
+    ("ink", "surface"),
+    ("muted", "bg"),
+    ("muted", "surface"),
+    ("muted", "#eef1f2"),
+    ("primary", "surface"),
+    ("primary", "bg"),
+    ("primary-ink", "primary"),
+    ("ink", "primary-soft"),
+    ("ok", "surface"),
+    ("ok", "ok-soft"),
+    ("crisis", "crisis-soft"),
+    ("danger", "#fbe9e9"),
+    ("ink", "crisis-soft"),
 ]
 
 

@@ -21,14 +21,23 @@ def _cookie(site: Site, session: dict) -> str:
 
 def test_expired_session_is_refused(sqlite_site: Site) -> None:
     c = sqlite_site.client()
-    old = {"uid": str(sqlite_site.ids["sam"]), "role": "service_user", "issued": time.time() - SESSION_MAX_AGE - 5, "csrf": "t" * 43}
+    old = {
+        "uid": str(sqlite_site.ids["sam"]),
+        "role": "service_user",
+        "issued": time.time() - SESSION_MAX_AGE - 5,
+        "csrf": "t" * 43,
+    }
     c.cookies.set(SESSION_COOKIE, _cookie(sqlite_site, old))
     r = c.get("/api/topics")
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
     r = c.get("/topics/recovery")
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
     head = sqlite_site.tandem.head()
-    r = c.post("/api/events", json={"type": "TopicOpened", "payload": {"topic_id": "recovery"}, "client_event_id": "c-expired1"}, headers={"X-CSRF-Token": "t" * 43})
+    r = c.post(
+        "/api/events",
+        json={"type": "TopicOpened", "payload": {"topic_id": "recovery"}, "client_event_id": "c-expired1"},
+        headers={"X-CSRF-Token": "t" * 43},
+    )
     assert r.status_code == 401 and sqlite_site.tandem.head() == head
 
 
@@ -70,7 +79,10 @@ def test_changing_the_password_ends_other_sessions_and_keeps_this_one(sqlite_sit
     laptop, token = sqlite_site.login("sam")
     time.sleep(0.01)
     new = "a-longer-new-pass"
-    r = laptop.post("/account/password", data={"csrf": token, "current_password": PASSWORDS["sam"], "new_password": new, "new_password_again": new})
+    r = laptop.post(
+        "/account/password",
+        data={"csrf": token, "current_password": PASSWORDS["sam"], "new_password": new, "new_password_again": new},
+    )
     assert r.status_code == 303 and r.headers["location"] == "/account?password=changed"
     page = laptop.get(r.headers["location"])
     assert page.status_code == 200 and "Your password is changed" in page.text
@@ -83,13 +95,43 @@ def test_changing_the_password_ends_other_sessions_and_keeps_this_one(sqlite_sit
 @pytest.mark.parametrize(
     ("form", "status", "says"),
     [
-        ({"current_password": "not-the-password", "new_password": "a-longer-new-pass", "new_password_again": "a-longer-new-pass"}, 400, "not your current password"),
-        ({"current_password": PASSWORDS["sam"], "new_password": "a-longer-new-pass", "new_password_again": "a-different-pass"}, 422, "not the same"),
-        ({"current_password": PASSWORDS["sam"], "new_password": "short", "new_password_again": "short"}, 422, "The new password must be 8 to 1024 characters"),
-        ({"current_password": PASSWORDS["sam"], "new_password": PASSWORDS["sam"], "new_password_again": PASSWORDS["sam"]}, 422, "must differ"),
+        (
+            {
+                "current_password": "not-the-password",
+                "new_password": "a-longer-new-pass",
+                "new_password_again": "a-longer-new-pass",
+            },
+            400,
+            "not your current password",
+        ),
+        (
+            {
+                "current_password": PASSWORDS["sam"],
+                "new_password": "a-longer-new-pass",
+                "new_password_again": "a-different-pass",
+            },
+            422,
+            "not the same",
+        ),
+        (
+            {"current_password": PASSWORDS["sam"], "new_password": "short", "new_password_again": "short"},
+            422,
+            "The new password must be 8 to 1024 characters",
+        ),
+        (
+            {
+                "current_password": PASSWORDS["sam"],
+                "new_password": PASSWORDS["sam"],
+                "new_password_again": PASSWORDS["sam"],
+            },
+            422,
+            "must differ",
+        ),
     ],
 )
-def test_a_refused_password_change_says_why_and_changes_nothing(sqlite_site: Site, form: dict, status: int, says: str) -> None:
+def test_a_refused_password_change_says_why_and_changes_nothing(
+    sqlite_site: Site, form: dict, status: int, says: str
+) -> None:
     phone, _ = sqlite_site.login("sam")
     laptop, token = sqlite_site.login("sam")
     r = laptop.post("/account/password", data={"csrf": token, **form})
@@ -105,13 +147,29 @@ def test_password_change_api_and_its_guess_limit(sqlite_site: Site) -> None:
     r = c.post("/api/account/password", json={"current_password": 12, "new_password": None}, headers=headers)
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_field"
     for _ in range(5):
-        r = c.post("/api/account/password", json={"current_password": "a-wrong-guess", "new_password": "whatever-new-1"}, headers=headers)
-        assert r.status_code == 400 and r.json()["error"] == {"code": "bad_credentials", "field": "current_password", "message": "That is not your current password."}
+        r = c.post(
+            "/api/account/password",
+            json={"current_password": "a-wrong-guess", "new_password": "whatever-new-1"},
+            headers=headers,
+        )
+        assert r.status_code == 400 and r.json()["error"] == {
+            "code": "bad_credentials",
+            "field": "current_password",
+            "message": "That is not your current password.",
+        }
     # Guessing is limited like logging in: even the right password now waits.
-    r = c.post("/api/account/password", json={"current_password": PASSWORDS["wendy"], "new_password": "whatever-new-1"}, headers=headers)
+    r = c.post(
+        "/api/account/password",
+        json={"current_password": PASSWORDS["wendy"], "new_password": "whatever-new-1"},
+        headers=headers,
+    )
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
     other, other_token = sqlite_site.login("walt")
-    r = other.post("/api/account/password", json={"current_password": PASSWORDS["walt"], "new_password": "walts-new-pass"}, headers={"X-CSRF-Token": other_token})
+    r = other.post(
+        "/api/account/password",
+        json={"current_password": PASSWORDS["walt"], "new_password": "walts-new-pass"},
+        headers={"X-CSRF-Token": other_token},
+    )
     assert r.status_code == 200 and r.json()["ok"] is True and r.json()["position"] > 0
     assert other.get("/api/caseload").status_code == 200  # the fresh cookie works
     assert sqlite_site.log_in_status("walt", "walts-new-pass") == 303
@@ -146,20 +204,62 @@ def test_login_needs_csrf_and_rejects_open_redirects(sqlite_site: Site) -> None:
     r = c.post("/login", data={"username": "sam", "password": PASSWORDS["sam"]})
     assert r.status_code == 403
     token = csrf_of(c.get("/login").text)
-    r = c.post("/login", data={"csrf": token, "username": "sam", "password": PASSWORDS["sam"], "next": "//evil.example/x"})
+    r = c.post(
+        "/login", data={"csrf": token, "username": "sam", "password": PASSWORDS["sam"], "next": "//evil.example/x"}
+    )
     assert r.status_code == 303 and r.headers["location"] == "/"
 
 
-@pytest.mark.parametrize("body,status,code", [
-    (b"{not json", 400, "malformed"),
-    (b"[1, 2]", 422, "invalid_field"),
-    (json.dumps({"type": "Nope", "payload": {}, "client_event_id": "c-12345678"}).encode(), 422, "unknown_type"),
-    (json.dumps({"type": "AnswerSaved", "payload": {"question_id": "recovery/hope/q1", "answer": "x" * 10_001}, "client_event_id": "c-12345678"}).encode(), 422, "invalid_field"),
-    (json.dumps({"type": "AnswerSaved", "payload": {"question_id": "nope/nope/q1", "answer": "x"}, "client_event_id": "c-12345678"}).encode(), 422, "invalid_field"),
-    (json.dumps({"type": "TopicOpened", "payload": {"topic_id": "recovery"}, "client_event_id": "short"}).encode(), 422, "invalid_field"),
-    (json.dumps({"type": "TopicOpened", "payload": {"topic_id": "recovery"}, "client_event_id": "c-12345678", "session_id": "nope"}).encode(), 422, "invalid_field"),
-    (b"x" * 200_000, 413, "too_large"),
-])
+@pytest.mark.parametrize(
+    "body,status,code",
+    [
+        (b"{not json", 400, "malformed"),
+        (b"[1, 2]", 422, "invalid_field"),
+        (json.dumps({"type": "Nope", "payload": {}, "client_event_id": "c-12345678"}).encode(), 422, "unknown_type"),
+        (
+            json.dumps(
+                {
+                    "type": "AnswerSaved",
+                    "payload": {"question_id": "recovery/hope/q1", "answer": "x" * 10_001},
+                    "client_event_id": "c-12345678",
+                }
+            ).encode(),
+            422,
+            "invalid_field",
+        ),
+        (
+            json.dumps(
+                {
+                    "type": "AnswerSaved",
+                    "payload": {"question_id": "nope/nope/q1", "answer": "x"},
+                    "client_event_id": "c-12345678",
+                }
+            ).encode(),
+            422,
+            "invalid_field",
+        ),
+        (
+            json.dumps(
+                {"type": "TopicOpened", "payload": {"topic_id": "recovery"}, "client_event_id": "short"}
+            ).encode(),
+            422,
+            "invalid_field",
+        ),
+        (
+            json.dumps(
+                {
+                    "type": "TopicOpened",
+                    "payload": {"topic_id": "recovery"},
+                    "client_event_id": "c-12345678",
+                    "session_id": "nope",
+                }
+            ).encode(),
+            422,
+            "invalid_field",
+        ),
+        (b"x" * 200_000, 413, "too_large"),
+    ],
+)
 def test_bad_bodies_get_clear_errors_and_store_nothing(sqlite_site: Site, body: bytes, status: int, code: str) -> None:
     c, token = sqlite_site.login("sam")
     head = sqlite_site.tandem.head()
@@ -189,14 +289,23 @@ def test_sharing_is_enforced_on_the_server(site: Site) -> None:
     wendy, _ = site.login("wendy")
     sam_id = site.ids["sam"]
     q = "recovery/hope/q1"
-    r = sam.post("/api/events", json={"type": "AnswerSaved", "payload": {"question_id": q, "answer": "my private hope"}, "client_event_id": "c-share-0001"},
-                 headers={"X-CSRF-Token": sam_token})
+    r = sam.post(
+        "/api/events",
+        json={
+            "type": "AnswerSaved",
+            "payload": {"question_id": q, "answer": "my private hope"},
+            "client_event_id": "c-share-0001",
+        },
+        headers={"X-CSRF-Token": sam_token},
+    )
     assert r.status_code == 201
     # Private by default.
     assert "my private hope" not in wendy.get(f"/api/caseload/{sam_id}").text
     assert "my private hope" not in wendy.get(f"/caseload/{sam_id}").text
     # Shared: the worker sees it (and the look is audited).
-    r = sam.post("/api/sharing", json={"scope": "answer", "ref": q, "shared": True}, headers={"X-CSRF-Token": sam_token})
+    r = sam.post(
+        "/api/sharing", json={"scope": "answer", "ref": q, "shared": True}, headers={"X-CSRF-Token": sam_token}
+    )
     assert r.status_code == 200 and r.json()["fresh"]
     head = site.tandem.head()
     assert wendy.get(f"/api/caseload/{sam_id}").json()["answers"][q]["text"] == "my private hope"
@@ -207,7 +316,9 @@ def test_sharing_is_enforced_on_the_server(site: Site) -> None:
     sam.post("/api/sharing", json={"scope": "answer", "ref": q, "shared": False}, headers={"X-CSRF-Token": sam_token})
     assert q not in wendy.get(f"/api/caseload/{sam_id}").json()["answers"]
     # Sharing a topic covers its answers.
-    sam.post("/api/sharing", json={"scope": "topic", "ref": "recovery", "shared": True}, headers={"X-CSRF-Token": sam_token})
+    sam.post(
+        "/api/sharing", json={"scope": "topic", "ref": "recovery", "shared": True}, headers={"X-CSRF-Token": sam_token}
+    )
     assert q in wendy.get(f"/api/caseload/{sam_id}").json()["answers"]
     # Walt is not linked to Sam: refused and audited, whatever Sam shares.
     walt, _ = site.login("walt")
@@ -220,7 +331,11 @@ def test_sharing_is_enforced_on_the_server(site: Site) -> None:
 def test_a_worker_cannot_write_outside_a_joint_session(sqlite_site: Site) -> None:
     wendy, token = sqlite_site.login("wendy")
     head = sqlite_site.tandem.head()
-    r = wendy.post("/api/events", json={"type": "TopicOpened", "payload": {"topic_id": "recovery"}, "client_event_id": "c-worker-01"}, headers={"X-CSRF-Token": token})
+    r = wendy.post(
+        "/api/events",
+        json={"type": "TopicOpened", "payload": {"topic_id": "recovery"}, "client_event_id": "c-worker-01"},
+        headers={"X-CSRF-Token": token},
+    )
     assert r.status_code == 403
     new = [e for _, e in sqlite_site.tandem.read(head)]
     assert all(isinstance(e, A.AuditTrail.DataAccessed) for e in new)
@@ -238,6 +353,15 @@ def test_every_page_has_the_crisis_notice(sqlite_site: Site) -> None:
     anon = sqlite_site.client()
     assert 'id="crisis-notice"' in anon.get("/login").text
     sam, _ = sqlite_site.login("sam")
-    for url in ("/", "/topics/recovery", "/topics/recovery/hope", "/sharing", "/consent", "/linked", "/account", "/nope"):
+    for url in (
+        "/",
+        "/topics/recovery",
+        "/topics/recovery/hope",
+        "/sharing",
+        "/consent",
+        "/linked",
+        "/account",
+        "/nope",
+    ):
         r = sam.get(url)
         assert 'id="crisis-notice"' in r.text and "116 123" in r.text, url
