@@ -66,8 +66,8 @@ def serve(tmp_path: Path, extra_routes: list[Any] | None = None) -> Served:
     return Served(f"http://127.0.0.1:{server.port}", app, server)
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+@pytest.fixture(name="served")
+def served_fixture(tmp_path: Path) -> Iterator[Served]:
     s = serve(tmp_path)
     try:
         yield s
