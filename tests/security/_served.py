@@ -14,7 +14,7 @@ import pytest
 from core.commands import Actor
 from core.service import Tandem
 from tests.conftest import free_port, make_settings
-from tests.realtime.conftest import ServerThread, build_app
+from tests.realtime.conftest import Live, ServerThread, build_app, seed
 from tests.web.conftest import csrf_of
 from web import demo
 from web.demo import DEMO
@@ -73,3 +73,13 @@ def served_fixture(tmp_path: Path) -> Iterator[Served]:
         yield s
     finally:
         s.server.stop()
+
+
+def live_server(tmp_path: Path, **live_options: Any) -> Live:
+    """The realtime tests' seeded live server (their accounts), started on a free port."""
+    settings = make_settings(tmp_path)
+    ids = seed(settings)
+    app = build_app(settings, **live_options)
+    server = ServerThread(app, free_port())
+    server.start()
+    return Live(f"http://127.0.0.1:{server.port}", app, settings, ids, server)
