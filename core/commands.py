@@ -171,13 +171,14 @@ def _check(name: str, spec: Field, value: Any) -> Any:
             raise InvalidField("must not contain NUL characters", name)
         return value
     if spec.kind in ("number", "int"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        number = _number(value)
+        if number is None:
             raise InvalidField("must be a number", name)
-        if spec.kind == "int" and value != int(value):
+        if spec.kind == "int" and isinstance(value, float) and not value.is_integer():
             raise InvalidField("must be a whole number", name)
-        if not spec.low <= value <= spec.high:
+        if not spec.low <= number <= spec.high:
             raise InvalidField(f"must be between {spec.low:g} and {spec.high:g}", name)
-        return int(value) if spec.kind == "int" else float(value)
+        return int(value) if spec.kind == "int" else number
     if spec.kind == "date":
         try:
             if isinstance(value, str) and len(value) == 10:
@@ -197,14 +198,24 @@ def _check(name: str, spec: Field, value: Any) -> Any:
     if spec.kind == "values":
         ok = isinstance(value, Mapping) and 0 < len(value) <= 5
         ok = ok and all(isinstance(k, str) and _ID.match(k) for k in value)
-        ok = ok and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and -1e6 < v < 1e6
-            for v in value.values()
-        )
-        if not ok:
+        numbers = {k: _number(v) for k, v in value.items()} if ok else {}
+        if not ok or not all(n is not None and -1e6 < n < 1e6 for n in numbers.values()):
             raise InvalidField("must map 1 to 5 measure ids to numbers", name)
-        return {k: float(v) for k, v in value.items()}
+        return numbers
     raise AssertionError(spec.kind)
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a float (±inf when an integer is beyond a float's range); None for
+    anything else, NaN and infinite floats included."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:  # float(10**400) cannot be done; such a value is out of every range
+            return math.inf if value > 0 else -math.inf
+    return value if math.isfinite(value) else None
 
 
 @dataclass

@@ -4,17 +4,26 @@ Redis carries ephemeral frames, presence and a "new commits" doorbell. It is nev
 source of truth: durable events reach every process from the store's log (the doorbell
 only wakes the tail early; polling catches up without it). If Redis goes away each
 process keeps serving its own sockets; when it returns we resubscribe and ring the tail.
+
+Every message body is sealed (AES-GCM, a key derived from the deployment secret, the channel
+as associated data) before it reaches Redis, and opened on receipt: drafts and presence are
+personal, and Redis is not trusted with them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.exceptions import RedisError
 
 log = logging.getLogger("tandem.realtime")
@@ -24,8 +33,31 @@ OUTBOX = 20_000  # messages waiting for Redis; beyond this ephemeral ones are dr
 PIPELINE = 200
 
 
+NONCE = 12  # bytes; random per message (AES-GCM's standard nonce size)
+KEY_INFO = b"tandem live backplane v1"  # a key of its own, unrelated to the cookie-signing use of the secret
+
+
 def channel(session_id: str) -> str:
     return f"tandem:live:s:{session_id}"
+
+
+def backplane_key(secret_key: str) -> AESGCM:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=KEY_INFO)
+    return AESGCM(hkdf.derive(secret_key.encode()))
+
+
+def seal(aead: AESGCM, ch: str | bytes, body: bytes) -> bytes:
+    """nonce + ciphertext; the channel is bound in, so a sealed message cannot be replayed onto another."""
+    nonce = os.urandom(NONCE)
+    return nonce + aead.encrypt(nonce, body, ch.encode() if isinstance(ch, str) else ch)
+
+
+def unseal(aead: AESGCM, ch: bytes, data: bytes) -> bytes | None:
+    """The body, or None when the message was not sealed with this deployment's key for this channel."""
+    try:
+        return aead.decrypt(data[:NONCE], data[NONCE:], ch)
+    except (InvalidTag, ValueError):
+        return None
 
 
 class Backplane:
@@ -35,8 +67,11 @@ class Backplane:
         process_id: str,
         on_message: Callable[[str, str, str, Any], None],
         on_doorbell: Callable[[], None],
+        secret_key: str,
     ):
         self.url, self.process_id = url, process_id
+        self._aead = backplane_key(secret_key)
+        self.unreadable = 0  # messages dropped because they did not open
         self.on_message, self.on_doorbell = on_message, on_doorbell
         self.channels: set[str] = set()
         self.up = False
@@ -98,7 +133,7 @@ class Backplane:
             try:
                 async with self._pub.pipeline(transaction=False) as pipe:
                     for ch, body in batch:
-                        pipe.publish(ch, body)
+                        pipe.publish(ch, seal(self._aead, ch, body))
                     await pipe.execute()
             except (RedisError, OSError) as exc:
                 log.warning("redis publish failed (%s); dropping %d messages", exc, len(batch))
@@ -165,8 +200,14 @@ class Backplane:
                     pass
 
     def _dispatch(self, ch: bytes, data: bytes) -> None:
+        body = unseal(self._aead, ch, data)
+        if body is None:
+            self.unreadable += 1
+            if self.unreadable == 1:  # once: a wrong key or a stranger on the channel would flood the log
+                log.warning("dropped a backplane message that did not open (not sealed with this deployment's key)")
+            return
         try:
-            msg = msgpack.unpackb(data, raw=False)
+            msg = msgpack.unpackb(body, raw=False)
             if ch == COMMITS.encode():
                 if msg.get("o") != self.process_id:
                     self.on_doorbell()

@@ -85,7 +85,9 @@ class Hub:
         if self.redis_url:
             from realtime.backplane import Backplane
 
-            self.backplane = Backplane(self.redis_url, self.process_id, self.on_remote, self._tail.wake)
+            self.backplane = Backplane(
+                self.redis_url, self.process_id, self.on_remote, self._tail.wake, self.tandem.settings.secret_key
+            )
             await self.backplane.start()
             self.tandem.on_commit(lambda pos, _events: loop.call_soon_threadsafe(self.backplane.ring, pos))
         self._sweeper = loop.create_task(self._sweep())

@@ -20,12 +20,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from core import settings as settings_mod
 from core.service import Tandem
 from core.settings import Settings
 from web import errors, live_routes
 from web.auth import SessionByScheme
+from web.headers import SecurityHeaders
 from web.limits import BodyLimit
 from web.ratelimit import LoginLimiter
 
@@ -71,6 +73,12 @@ def routes() -> list[BaseRoute]:
 GC_YOUNG = 50_000
 
 
+class TandemApp(Starlette):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's own error middleware, so its 500 answers carry the headers too.
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     from content.loader import load as load_content
 
@@ -92,7 +100,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             readmodel.stop_projections(app.state.projections)
             tandem.close()
 
-    app = Starlette(
+    app = TandemApp(
         routes=routes(),
         middleware=[
             Middleware(live_routes.RawSocket),
