@@ -1,0 +1,3 @@
+"""The attack tests use the live-session servers of tests/realtime (real uvicorn, real sockets)."""
+
+from tests.realtime.conftest import live, live_factory  # noqa: F401  (fixtures)
