@@ -295,9 +295,8 @@ class GroupCommitWriter:
             self._seen = max(position.values())
         self.batches += 1
         self.events_written += len(events)
-        for _, fut, evs in built:
-            main = evs[0]
-            fut.set_result(Recorded(position[id(main)], _event_id(main)))
+        # Listeners first: whoever learns of a write from its acknowledgement can rely on
+        # every listener (the live tail, the revocation announcer) having seen it.
         try:
             self.on_commit(
                 max(position.values()),
@@ -305,6 +304,9 @@ class GroupCommitWriter:
             )
         except Exception:
             log.exception("commit listener failed")
+        for _, fut, evs in built:
+            main = evs[0]
+            fut.set_result(Recorded(position[id(main)], _event_id(main)))
 
 
 def _event_id(event: Any) -> str:

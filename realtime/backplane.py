@@ -1,6 +1,7 @@
 """Redis pub/sub between server processes (msgpack), so people on different workers meet.
 
-Redis carries ephemeral frames, presence and a "new commits" doorbell. It is never the
+Redis carries ephemeral frames, presence, a "new commits" doorbell and revoked access
+(realtime/revocation.py). It is never the
 source of truth: durable events reach every process from the store's log (the doorbell
 only wakes the tail early; polling catches up without it). If Redis goes away each
 process keeps serving its own sockets; when it returns we resubscribe and ring the tail.
@@ -16,6 +17,8 @@ from typing import Any
 import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from realtime.revocation import REVOKED, Revocation
 
 log = logging.getLogger("tandem.realtime")
 
@@ -35,9 +38,10 @@ class Backplane:
         process_id: str,
         on_message: Callable[[str, str, str, Any], None],
         on_doorbell: Callable[[], None],
+        on_revoked: Callable[[Revocation], None] = lambda _r: None,
     ):
         self.url, self.process_id = url, process_id
-        self.on_message, self.on_doorbell = on_message, on_doorbell
+        self.on_message, self.on_doorbell, self.on_revoked = on_message, on_doorbell, on_revoked
         self.channels: set[str] = set()
         self.up = False
         self.outages = 0
@@ -130,7 +134,7 @@ class Backplane:
                 covered = []
                 while not self._changes.empty():
                     covered.append(self._changes.get_nowait())  # the snapshot below covers them
-                await pubsub.subscribe(COMMITS, *self.channels)
+                await pubsub.subscribe(COMMITS, REVOKED, *self.channels)
                 for _, _, fut in covered:
                     if not fut.done():
                         fut.set_result(None)
@@ -166,6 +170,9 @@ class Backplane:
 
     def _dispatch(self, ch: bytes, data: bytes) -> None:
         try:
+            if ch == REVOKED.encode():
+                self.on_revoked(Revocation.unpack(data))  # from any process, this one too
+                return
             msg = msgpack.unpackb(data, raw=False)
             if ch == COMMITS.encode():
                 if msg.get("o") != self.process_id:
