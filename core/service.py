@@ -22,6 +22,7 @@ from uuid import UUID
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
+from core import access
 from core import aggregates as A
 from core.commands import (
     CONSENT,
@@ -35,7 +36,7 @@ from core.commands import (
     Recorded,
     validate,
 )
-from core.errors import Conflict, Forbidden, InvalidField, NotInSession, SessionClosed
+from core.errors import Conflict, Forbidden, InvalidField
 from core.keystore import KeyStore
 from core.log import open_log
 from core.settings import Settings
@@ -124,6 +125,9 @@ class Tandem:
                 raise Forbidden("only the service user decides what is shared", "type")
             if actor.role == "worker":
                 self._require_link(ctx, actor.user_id, su_id)
+                need = access.share_needed(command.type, payload)
+                if need is not None and not self._shares(ctx, su_id).allows(*need):
+                    raise Forbidden("the service user has not shared this with you", need[1])
             elif actor.role != "service_user" or actor.user_id != su_id:
                 raise Forbidden(f"a {actor.role} cannot record this", "type")
             fields = dict(payload)
@@ -222,19 +226,17 @@ class Tandem:
         return build
 
     def _live_session(self, ctx: WriteContext, actor: Actor, session_id: UUID) -> A.JointSession:
-        s = ctx.get(session_id)
-        if not isinstance(s, A.JointSession) or not s.member(actor.user_id):
-            raise NotInSession("you are not a participant of this joint session", "session_id")
-        if s.ended:
-            raise SessionClosed("this joint session has ended", "session_id")
-        if actor.user_id == s.worker_id:
-            self._require_link(ctx, s.worker_id, s.su_id)
-        return s
+        return access.session_access(ctx.get, actor.user_id, session_id).require()
 
     def _require_link(self, ctx: WriteContext, worker_id: UUID, su_id: UUID) -> None:
-        link = ctx.get(A.link_id(worker_id, su_id))
-        if link is None or not link.active:
+        if not access.link_active(ctx.get, worker_id, su_id):
             raise Forbidden("this worker is not linked to this service user", "session_id")
+
+    def _shares(self, ctx: WriteContext, su_id: UUID) -> access.Shares:
+        """The SU's shares as stored plus those changed earlier in this batch (read from
+        the journey's share events only: a journey holds thousands of other actions)."""
+        jid = A.journey_id(su_id)
+        return access.shares_from(self.log.stream(jid, access.SHARE_EVENTS) + ctx.built(jid))
 
     # ------------------------------------------------------------ accounts, links, sessions
 
@@ -356,8 +358,7 @@ class Tandem:
         return self.writer.submit(Pending(key=None, build=build)).result(30)
 
     def is_linked(self, worker_id: UUID, su_id: UUID) -> bool:
-        link = self.log.find(A.link_id(worker_id, su_id))
-        return bool(link and link.active)
+        return access.link_active(self.log.find, worker_id, su_id)
 
     def start_session(
         self, actor: Actor, su_id: UUID | None = None, *, worker_id: UUID | None = None, same_device: bool = False
@@ -396,6 +397,14 @@ class Tandem:
     def session(self, session_id: UUID) -> A.JointSession | None:
         agg = self.log.find(session_id)
         return agg if isinstance(agg, A.JointSession) else None
+
+    def session_access(self, user_id: UUID, session_id: UUID) -> access.SessionAccess:
+        """This person's standing in that session as stored now (see core/access.py)."""
+        return access.session_access(self.log.find, user_id, session_id)
+
+    def shares(self, su_id: UUID) -> access.Shares:
+        """What this SU shares with their linked worker, from their journey as stored."""
+        return access.shares_from(self.log.stream(A.journey_id(su_id), access.SHARE_EVENTS))
 
     async def audit(
         self, actor: Actor, subject_id: UUID | None, resource: str, *, allowed: bool, reason: str = ""

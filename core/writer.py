@@ -48,6 +48,7 @@ class WriteContext:
         self._read: dict[UUID, Any] = {}  # shared with the cache: never mutate
         self._overlay: dict[UUID, Any] = {}  # this batch's own copies
         self._versions: dict[UUID, int] = {}
+        self._built: list[Any] = []  # this batch's events so far, not yet committed
 
     def get(self, aggregate_id: UUID) -> Any | None:
         """The aggregate as this batch sees it, for reading only."""
@@ -78,7 +79,12 @@ class WriteContext:
         self._versions[stream_id] += 1
         return self._versions[stream_id]
 
+    def built(self, stream_id: UUID) -> list[Any]:
+        """Events for this stream built earlier in this batch (they commit with it)."""
+        return [ev for ev in self._built if ev.originator_id == stream_id]
+
     def apply(self, event: Any) -> None:
+        self._built.append(event)
         if event.originator_id not in self._read and event.originator_id not in self._overlay:
             return
         agg = self.edit(event.originator_id)
@@ -289,9 +295,8 @@ class GroupCommitWriter:
             self._seen = max(position.values())
         self.batches += 1
         self.events_written += len(events)
-        for _, fut, evs in built:
-            main = evs[0]
-            fut.set_result(Recorded(position[id(main)], _event_id(main)))
+        # Listeners first: whoever learns of a write from its acknowledgement can rely on
+        # every listener (the live tail, the revocation announcer) having seen it.
         try:
             self.on_commit(
                 max(position.values()),
@@ -299,6 +304,9 @@ class GroupCommitWriter:
             )
         except Exception:
             log.exception("commit listener failed")
+        for _, fut, evs in built:
+            main = evs[0]
+            fut.set_result(Recorded(position[id(main)], _event_id(main)))
 
 
 def _event_id(event: Any) -> str:

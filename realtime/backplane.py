@@ -1,6 +1,7 @@
 """Redis pub/sub between server processes (msgpack), so people on different workers meet.
 
-Redis carries ephemeral frames, presence and a "new commits" doorbell. It is never the
+Redis carries ephemeral frames, presence, a "new commits" doorbell and revoked access
+(realtime/revocation.py). It is never the
 source of truth: durable events reach every process from the store's log (the doorbell
 only wakes the tail early; polling catches up without it). If Redis goes away each
 process keeps serving its own sockets; when it returns we resubscribe and ring the tail.
@@ -14,17 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.exceptions import RedisError
+
+from realtime.revocation import REVOKED, Revocation
+from realtime.sealing import backplane_key, seal, unseal
 
 log = logging.getLogger("tandem.realtime")
 
@@ -33,31 +32,8 @@ OUTBOX = 20_000  # messages waiting for Redis; beyond this ephemeral ones are dr
 PIPELINE = 200
 
 
-NONCE = 12  # bytes; random per message (AES-GCM's standard nonce size)
-KEY_INFO = b"tandem live backplane v1"  # a key of its own, unrelated to the cookie-signing use of the secret
-
-
 def channel(session_id: str) -> str:
     return f"tandem:live:s:{session_id}"
-
-
-def backplane_key(secret_key: str) -> AESGCM:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=KEY_INFO)
-    return AESGCM(hkdf.derive(secret_key.encode()))
-
-
-def seal(aead: AESGCM, ch: str | bytes, body: bytes) -> bytes:
-    """nonce + ciphertext; the channel is bound in, so a sealed message cannot be replayed onto another."""
-    nonce = os.urandom(NONCE)
-    return nonce + aead.encrypt(nonce, body, ch.encode() if isinstance(ch, str) else ch)
-
-
-def unseal(aead: AESGCM, ch: bytes, data: bytes) -> bytes | None:
-    """The body, or None when the message was not sealed with this deployment's key for this channel."""
-    try:
-        return aead.decrypt(data[:NONCE], data[NONCE:], ch)
-    except (InvalidTag, ValueError):
-        return None
 
 
 class Backplane:
@@ -68,11 +44,12 @@ class Backplane:
         on_message: Callable[[str, str, str, Any], None],
         on_doorbell: Callable[[], None],
         secret_key: str,
+        on_revoked: Callable[[Revocation], None] = lambda _r: None,
     ):
         self.url, self.process_id = url, process_id
         self._aead = backplane_key(secret_key)
         self.unreadable = 0  # messages dropped because they did not open
-        self.on_message, self.on_doorbell = on_message, on_doorbell
+        self.on_message, self.on_doorbell, self.on_revoked = on_message, on_doorbell, on_revoked
         self.channels: set[str] = set()
         self.up = False
         self.outages = 0
@@ -165,7 +142,7 @@ class Backplane:
                 covered = []
                 while not self._changes.empty():
                     covered.append(self._changes.get_nowait())  # the snapshot below covers them
-                await pubsub.subscribe(COMMITS, *self.channels)
+                await pubsub.subscribe(COMMITS, REVOKED, *self.channels)
                 for _, _, fut in covered:
                     if not fut.done():
                         fut.set_result(None)
@@ -207,6 +184,9 @@ class Backplane:
                 log.warning("dropped a backplane message that did not open (not sealed with this deployment's key)")
             return
         try:
+            if ch == REVOKED.encode():
+                self.on_revoked(Revocation.unpack(body))  # from any process, this one too
+                return
             msg = msgpack.unpackb(body, raw=False)
             if ch == COMMITS.encode():
                 if msg.get("o") != self.process_id:

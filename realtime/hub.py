@@ -20,6 +20,7 @@ from core.commands import Actor
 from realtime import protocol as P
 from realtime.conn import CLOSE_RATE, CLOSE_UNLINKED, Conn, RateLimit, Transport
 from realtime.presence import Grace
+from realtime.revocation import Revocation, revocation_of
 from realtime.room import Room
 from realtime.tail import Item, Tail, event_frame
 
@@ -86,7 +87,12 @@ class Hub:
             from realtime.backplane import Backplane
 
             self.backplane = Backplane(
-                self.redis_url, self.process_id, self.on_remote, self._tail.wake, self.tandem.settings.secret_key
+                self.redis_url,
+                self.process_id,
+                self.on_remote,
+                self._tail.wake,
+                self.tandem.settings.secret_key,
+                on_revoked=self.revoke,
             )
             await self.backplane.start()
             self.tandem.on_commit(lambda pos, _events: loop.call_soon_threadsafe(self.backplane.ring, pos))
@@ -158,23 +164,24 @@ class Hub:
         self.delivered = max(self.delivered, position)
 
     def _access_changed(self, ev: Any) -> None:
-        """Re-check access when it is revoked: unlinked, deactivated, logged out, erased."""
-        if isinstance(ev, A.CaseloadLink.Unlinked):
-            for room in list(self.rooms.values()):
-                if A.link_id(UUID(room.worker_id), UUID(room.su_id)) == ev.originator_id:
+        revocation = revocation_of(ev)
+        if revocation is not None:
+            self.revoke(revocation)
+
+    def revoke(self, revocation: Revocation) -> None:
+        """Close the sockets whose access was withdrawn: unlinked, deactivated, logged out,
+        erased (from the tail, or at once from Redis when another process wrote it)."""
+        for room in list(self.rooms.values()):
+            if revocation.link_id is not None:
+                if str(A.link_id(UUID(room.worker_id), UUID(room.su_id))) == revocation.link_id:
                     room.drop_user(room.worker_id, CLOSE_UNLINKED, "no longer linked to this service user")
-        elif isinstance(ev, (A.Account.Deactivated, A.Account.LoggedOutEverywhere, A.Account.Erased)):
-            uid = str(ev.originator_id)
-            for room in list(self.rooms.values()):
-                room.drop_user(uid, CLOSE_REVOKED, "signed out")
+            elif revocation.user_id is not None:
+                room.drop_user(revocation.user_id, CLOSE_REVOKED, "signed out")
 
     def recheck_soon(self, room: Room, conn: Conn) -> None:
         async def recheck() -> None:
-            s = await asyncio.to_thread(self.tandem.session, room.uuid)
-            ok = s is not None and not s.ended and s.member(UUID(conn.user_id))
-            if ok and conn.user_id == room.worker_id:
-                ok = await asyncio.to_thread(self.tandem.is_linked, s.worker_id, s.su_id)
-            if not ok:
+            standing = await asyncio.to_thread(self.tandem.session_access, UUID(conn.user_id), room.uuid)
+            if standing.refusal() is not None:
                 room.drop_user(conn.user_id, CLOSE_UNLINKED, "no longer allowed in this session")
 
         asyncio.get_running_loop().create_task(recheck())
@@ -208,6 +215,8 @@ class Hub:
                 data = await receive()
                 if data is None or conn.closed:
                     break
+                if conn.close_code is not None:
+                    continue  # closing (access revoked, session ended, left): not heard any more
                 if not conn.limiter.allow():
                     if conn.limiter.refused % 50 == 1:
                         conn.send(P.error("rate_limited", P.ERROR_CODES["rate_limited"]))
@@ -224,6 +233,8 @@ class Hub:
             room.detach(conn)
             if conn.close_code is None:
                 await conn.stop()
+            else:
+                await conn.closing_done()
 
     async def _await_hello(
         self, receive: Callable[[], Awaitable[str | bytes | None]], transport: Transport, session_id: str

@@ -302,6 +302,5 @@ class Room:
             if conn.user_id == user_id:
                 self.conns.pop(conn.id, None)
                 self.presence.disconnect(conn.id, conn.user_id)
-                conn.send(P.error("forbidden", reason))
-                conn.close_after_flush(code, reason)
+                conn.revoke(code, reason, P.error("forbidden", reason))
         self.broadcast_presence()

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 from core import settings as settings_mod
 from core.service import Tandem
 from core.settings import Settings
+from realtime import revocation
 from web import errors, live_routes
 from web.auth import SessionByScheme
 from web.headers import SecurityHeaders
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
         tandem = Tandem(settings, catalogue=content_set.knows)
         app.state.tandem = tandem
+        announcer = revocation.announce(tandem)  # revoked access reaches every process's sockets
         app.state.projections = readmodel.start_projections(tandem, content_set)
         gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
         try:
@@ -99,6 +101,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await live_routes.shutdown(app)  # the live hub stops before the store closes
             readmodel.stop_projections(app.state.projections)
             tandem.close()
+            if announcer is not None:
+                announcer.close()
 
     app = TandemApp(
         routes=routes(),

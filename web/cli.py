@@ -87,8 +87,10 @@ def _users(args: argparse.Namespace) -> int:
     from core import settings as settings_mod
     from core.aggregates import account_id
     from core.service import Tandem
+    from realtime import revocation
 
     t = Tandem(settings_mod.load())
+    announcer = revocation.announce(t)  # an unlink or sign-out here closes live sockets at once
     try:
         if args.users_cmd == "create":
             uid = t.register(args.username, args.name or args.username, args.role, args.password)
@@ -108,6 +110,8 @@ def _users(args: argparse.Namespace) -> int:
             return _manage(t, args)
     finally:
         t.close()
+        if announcer is not None:
+            announcer.close()
     return 0
 
 

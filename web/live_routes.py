@@ -28,7 +28,7 @@ from core.errors import CommandError
 from realtime import protocol as P
 from realtime import tokens
 from realtime.codes import MemoryCodes, RedisCodes
-from realtime.conn import Transport
+from realtime.conn import CLOSE_SESSION_ENDED, CLOSE_UNLINKED, Transport
 from realtime.hub import Hub, Limits
 from realtime.presence import Grace
 from web import errors
@@ -38,6 +38,8 @@ from web.socket_protocol import SEND_NOW
 from web.templating import render
 
 JOIN_ATTEMPTS = 10  # wrong codes per person per 10 minutes
+# core.access refusals -> the close code a refused handshake gets (HTTP 403 before accept)
+HANDSHAKE_REFUSED = {"not_in_session": 4004, "forbidden": CLOSE_UNLINKED, "session_ended": CLOSE_SESSION_ENDED}
 
 
 # ------------------------------------------------------------------ shared state
@@ -96,29 +98,10 @@ def _who(conn: Request | WebSocket) -> Actor | None:
     return _bearer(conn) or actor_from(conn)
 
 
-def _session_uuid(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except (ValueError, TypeError):
-        raise errors.not_found("session") from None
-
-
 async def _member_session(request: Request, actor: Actor, session_id: str) -> Any:
     from web import access
 
-    s = await asyncio.to_thread(request.app.state.tandem.session, _session_uuid(session_id))
-    if s is None or not s.member(actor.user_id):
-        # Someone else's meeting: refused, and the attempt is audited like any other access.
-        await access.audit(
-            request,
-            actor,
-            s.su_id if s else None,
-            f"session:{session_id}"[:300],
-            False,
-            "not a participant of this joint session",
-        )
-        raise errors.not_found("session")
-    return s
+    return await access.joint_session(request, actor, session_id)
 
 
 def _wants_json(request: Request) -> bool:
@@ -448,13 +431,10 @@ async def ws_session(websocket: WebSocket) -> None:
     except ValueError:
         await websocket.close(code=4004)
         return
-    tandem = websocket.app.state.tandem
-    s = await asyncio.to_thread(tandem.session, session_uuid)
-    if s is None or not s.member(actor.user_id) or s.ended:
-        await websocket.close(code=4004 if s is None or not s.member(actor.user_id) else 4009)
-        return
-    if actor.user_id == s.worker_id and not await asyncio.to_thread(tandem.is_linked, s.worker_id, s.su_id):
-        await websocket.close(code=4010)
+    standing = await asyncio.to_thread(websocket.app.state.tandem.session_access, actor.user_id, session_uuid)
+    refused = standing.refusal()
+    if refused is not None:
+        await websocket.close(code=HANDSHAKE_REFUSED[refused.code])
         return
     binary = P.SUBPROTOCOL in websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=P.SUBPROTOCOL if binary else None)
