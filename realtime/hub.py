@@ -213,7 +213,7 @@ class Hub:
                         conn.drop(CLOSE_RATE, "rate limit")
                     continue
                 try:
-                    env = P.parse(data, session_id)
+                    env = P.parse(data, session_id, self.tandem.catalogue)
                 except P.ProtocolError as exc:
                     conn.send(P.error(exc.code, exc.message, exc.field, exc.ref))
                     continue
@@ -265,7 +265,12 @@ class Hub:
             return
         if kind == "eph":
             if data.get("type") == "nav":
-                room.location = {**data.get("payload", {}), "by": data.get("from"), "epoch": data.get("epoch")}
+                try:  # another process (perhaps an older version) checked it; check it the same way here
+                    data = {**data, "payload": P.check_location(data.get("payload") or {}, self.tandem.catalogue)}
+                except P.ProtocolError:
+                    log.warning("dropped a nav from process %s that names no content location", origin)
+                    return
+                room.location = {**data["payload"], "by": data.get("from"), "epoch": data.get("epoch")}
             room.fanout(data)
         elif kind == "presence":
             room.presence.remote[origin] = data
