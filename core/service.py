@@ -1,6 +1,6 @@
 """The one command API the web and realtime layers call.
 
-    tandem = Tandem(settings.load(), catalogue=content_set.knows)
+    tandem = Tandem(settings.load(), catalogue=content_set)
     ack = await tandem.record(actor, Command("TopicOpened", {"topic_id": "recovery"}, "c-123..."))
     ack.position  # committed at this position in the global log
 
@@ -31,6 +31,7 @@ from core.commands import (
     Actor,
     Catalogue,
     Command,
+    Content,
     Pending,
     Recorded,
     validate,
@@ -50,7 +51,7 @@ def now() -> datetime:
 
 
 class Tandem:
-    def __init__(self, settings: Settings, catalogue: Catalogue | None = None):
+    def __init__(self, settings: Settings, catalogue: Catalogue | Content | None = None):
         self.settings = settings
         self.catalogue = catalogue
         self.log = open_log(settings)

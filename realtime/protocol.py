@@ -19,7 +19,7 @@ from typing import Any
 import msgpack
 import orjson
 
-from core.commands import JOURNEY, SESSION, Catalogue
+from core.commands import JOURNEY, SESSION, Catalogue, Content, knows
 
 SUBPROTOCOL = "tandem.msgpack.v1"
 MAX_FRAME = 64 * 1024  # bytes; larger frames get a `too_large` error (the socket stays open)
@@ -174,7 +174,7 @@ class Frame:
 # ------------------------------------------------------------------ validation
 
 
-def parse(frame: str | bytes, session_id: str, catalogue: Catalogue | None = None) -> Envelope:
+def parse(frame: str | bytes, session_id: str, catalogue: Catalogue | Content | None = None) -> Envelope:
     """Decode and validate one client frame for a connection bound to `session_id`;
     content references in ephemeral messages are checked against `catalogue`."""
     raw = decode(frame)
@@ -232,7 +232,7 @@ def _validate(raw: dict[str, Any], session_id: str) -> Envelope:
     return Envelope(type=t, session=session_id, seq=seq, client_event_id=cid, epoch=epoch, payload=payload)
 
 
-def check_location(payload: dict[str, Any], catalogue: Catalogue | None) -> dict[str, Any]:
+def check_location(payload: dict[str, Any], catalogue: Catalogue | Content | None) -> dict[str, Any]:
     """A `nav` payload -> the content location it names (only its known keys). No topic is
     the session's lobby; a section must belong to its topic; both must exist in the content."""
     unknown = set(payload) - set(LOCATION_KEYS)
@@ -253,9 +253,9 @@ def check_location(payload: dict[str, Any], catalogue: Catalogue | None) -> dict
     if anchor is not None and not _ANCHOR.match(anchor):
         raise ProtocolError("invalid_field", "anchor must be an element id", "anchor")
     if catalogue is not None:
-        if topic is not None and not catalogue("topic", topic):
+        if topic is not None and not knows(catalogue, "topic", topic):
             raise ProtocolError("invalid_field", "unknown topic", "topic_id")
-        if section is not None and not catalogue("section", section):
+        if section is not None and not knows(catalogue, "section", section):
             raise ProtocolError("invalid_field", "unknown section", "section_id")
     return {k: v for k, v in (("topic_id", topic), ("section_id", section), ("anchor", anchor)) if v is not None}
 

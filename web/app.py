@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from web import readmodel
 
-        tandem = Tandem(settings, catalogue=content_set.knows)
+        tandem = Tandem(settings, catalogue=content_set)
         app.state.tandem = tandem
         app.state.projections = readmodel.start_projections(tandem, content_set)
         gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
