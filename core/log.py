@@ -1,7 +1,7 @@
 """The event store: an eventsourcing Application over SQLite or PostgreSQL.
 
-Its global, gap-free order (the notification log) is the position everything
-else resumes from. `read` and `head` are the two calls projections, realtime
+Its global order (the notification log: strictly increasing positions, with gaps on
+PostgreSQL where a transaction rolled back) is the position everything else resumes from. `read` and `head` are the two calls projections, realtime
 resume and exports use.
 """
 

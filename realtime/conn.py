@@ -74,6 +74,7 @@ class Conn:
     limiter: RateLimit = field(default_factory=lambda: RateLimit(rate=30, burst=60))
     on_drop: Callable[[Conn], None] | None = None  # the room forgets the socket at once
     _writer: asyncio.Task[None] | None = None
+    _closing: asyncio.Task[None] | None = None  # the close frame on its way after a drop
     _sending: bool = False  # the drain task holds a frame: later ones must queue behind it
 
     def start(self) -> None:
@@ -122,7 +123,13 @@ class Conn:
             self._writer.cancel()
         if self.on_drop is not None:
             self.on_drop(self)
-        asyncio.get_running_loop().create_task(self._close(code, reason))
+        self._closing = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def wait_dropped(self) -> None:
+        """Until the close frame of a drop is sent: the socket's handler must not return
+        before, or the server cuts the connection without one (the client sees 1006)."""
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
 
     def close_after_flush(self, code: int, reason: str, linger: float = 0.3) -> None:
         """Close once everything queued has been sent (session ended: the last event and any

@@ -222,6 +222,8 @@ class Hub:
             room.detach(conn)
             if conn.close_code is None:
                 await conn.stop()
+            else:
+                await conn.wait_dropped()
 
     async def _await_hello(
         self, receive: Callable[[], Awaitable[str | bytes | None]], transport: Transport, session_id: str

@@ -115,13 +115,18 @@ class Room:
             "ts": time.time(),
             "payload": {"you": conn.user_id, "role": conn.role, **self.state()},
         }
-        if last is None or last >= upto:
-            conn.last_position = max(upto, last or 0)
+        conn.send(welcome)
+        if last is None:
+            conn.last_position = upto
             conn.replaying = False
-            conn.send(welcome)
         else:
-            conn.send(welcome)
-            frames = await asyncio.to_thread(read_session, self.hub.tandem, self.id, last, upto, self.hub.reveal)
+            # Always replayed and closed by `resumed`, even when nothing was missed: a client
+            # may wait for it before it re-sends what was not acknowledged.
+            frames = (
+                await asyncio.to_thread(read_session, self.hub.tandem, self.id, last, upto, self.hub.reveal)
+                if last < upto
+                else []
+            )
             conn.last_position = last
             for position, frame in frames:
                 if position > conn.last_position:
