@@ -46,6 +46,12 @@ class EventLog(Application):
         to_event = self.mapper.to_domain_event
         return [(n.id, to_event(n)) for n in notifications]
 
+    def session_events(self, session_id: UUID, after: int, upto: int, limit: int) -> list[tuple[int, Any]]:
+        """One joint session's events in (after, upto], oldest first, at most `limit`, as
+        (position, domain event): read by the session index, not by scanning the log."""
+        to_event = self.mapper.to_domain_event
+        return [(n.id, to_event(n)) for n in self.recorder.select_session(session_id, after, upto, limit)]
+
 
 _SETUP_LOCK = 0x7A6E_D3E5  # any fixed number: the advisory lock that serialises our DDL
 

@@ -456,5 +456,8 @@ class Tandem:
     def head(self) -> int:
         return self.log.head()
 
+    def session_events(self, session_id: UUID, after: int, upto: int, limit: int) -> list[tuple[int, Any]]:
+        return self.log.session_events(session_id, after, upto, limit)
+
     def read(self, after: int, limit: int = 1000) -> list[tuple[int, Any]]:
         return self.log.read(after, limit)

@@ -33,6 +33,7 @@ class Limits:
     rate: float = 30.0  # messages per second per socket ...
     burst: float = 60.0  # ... with bursts of this many
     kick_after: int = 600  # refused messages before the socket is closed
+    replay: int = 1000  # durable events replayed per hello; past it the client resumes on a new socket
 
 
 class Hub:
