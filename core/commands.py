@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from core.errors import InvalidField, UnknownCommand
@@ -130,6 +130,7 @@ Catalogue = Callable[[str, str], bool]  # (kind, id) -> does the current content
 Scale = tuple[float, float, float]  # a measure's (lowest, highest, step)
 
 
+@runtime_checkable
 class Content(Protocol):
     """The content set as the validator needs it: its ids and its trackers' scales."""
 
@@ -139,7 +140,7 @@ class Content(Protocol):
 
 
 def knows(catalogue: Catalogue | Content, kind: str, id: str) -> bool:
-    return catalogue.knows(kind, id) if hasattr(catalogue, "knows") else catalogue(kind, id)  # type: ignore[operator]
+    return catalogue.knows(kind, id) if isinstance(catalogue, Content) else catalogue(kind, id)
 
 
 def validate(command: Command, catalogue: Catalogue | Content | None = None) -> dict[str, Any]:
@@ -187,7 +188,7 @@ def _check_together(type: str, clean: dict[str, Any], catalogue: Catalogue | Con
         kind = SHARE_KINDS[clean["scope"]]
         if not knows(catalogue, kind, clean["ref"]):
             raise InvalidField(f"unknown {kind} {clean['ref']!r}", "ref")
-    if type == "ChartPointRecorded" and hasattr(catalogue, "scale"):
+    if type == "ChartPointRecorded" and isinstance(catalogue, Content):
         scale = catalogue.scale(clean["tracker_id"])
         for measure, value in clean["values"].items():
             if measure not in scale:
