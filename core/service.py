@@ -1,6 +1,6 @@
 """The one command API the web and realtime layers call.
 
-    tandem = Tandem(settings.load(), catalogue=content_set.knows)
+    tandem = Tandem(settings.load(), catalogue=content_set)
     ack = await tandem.record(actor, Command("TopicOpened", {"topic_id": "recovery"}, "c-123..."))
     ack.position  # committed at this position in the global log
 
@@ -32,6 +32,7 @@ from core.commands import (
     Actor,
     Catalogue,
     Command,
+    Content,
     Pending,
     Recorded,
     validate,
@@ -51,7 +52,7 @@ def now() -> datetime:
 
 
 class Tandem:
-    def __init__(self, settings: Settings, catalogue: Catalogue | None = None):
+    def __init__(self, settings: Settings, catalogue: Catalogue | Content | None = None):
         self.settings = settings
         self.catalogue = catalogue
         self.log = open_log(settings)
@@ -463,6 +464,9 @@ class Tandem:
 
     def head(self) -> int:
         return self.log.head()
+
+    def session_events(self, session_id: UUID, after: int, upto: int, limit: int) -> list[tuple[int, Any]]:
+        return self.log.session_events(session_id, after, upto, limit)
 
     def read(self, after: int, limit: int = 1000) -> list[tuple[int, Any]]:
         return self.log.read(after, limit)

@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError
 
 from core.commands import Pending, Recorded
 from core.errors import CommandError, Conflict, StoreUnavailable
-from core.recorders import Receipt
+from core.recorders import Receipt, SessionMark
 
 log = logging.getLogger("tandem.writer")
 
@@ -266,7 +266,7 @@ class GroupCommitWriter:
         # 3. One transaction for all of them.
         try:
             # events.put is Application.save without its per-object protocol checks.
-            recordings = self.app.events.put(events, receipts=receipts)
+            recordings = self.app.events.put(events, receipts=receipts, sessions=_session_marks(events))
         except IntegrityError:
             # A key already recorded, or someone else (another process) appended to
             # the same aggregate first. Forget what we assumed, answer recorded keys
@@ -307,6 +307,17 @@ class GroupCommitWriter:
         for _, fut, evs in built:
             main = evs[0]
             fut.set_result(Recorded(position[id(main)], _event_id(main)))
+
+
+def _session_marks(events: list[Any]) -> list[SessionMark]:
+    """The events done inside a joint session other than the session's own (those are
+    found by the session's id already)."""
+    marks = []
+    for i, ev in enumerate(events):
+        sid = getattr(ev, "session_id", None)
+        if sid is not None and sid != ev.originator_id:
+            marks.append(SessionMark(i, sid))
+    return marks
 
 
 def _event_id(event: Any) -> str:

@@ -34,6 +34,7 @@ class Limits:
     rate: float = 30.0  # messages per second per socket ...
     burst: float = 60.0  # ... with bursts of this many
     kick_after: int = 600  # refused messages before the socket is closed
+    replay: int = 1000  # durable events replayed per hello; past it the client resumes on a new socket
 
 
 class Hub:
@@ -224,7 +225,7 @@ class Hub:
                         conn.drop(CLOSE_RATE, "rate limit")
                     continue
                 try:
-                    env = P.parse(data, session_id)
+                    env = P.parse(data, session_id, self.tandem.catalogue)
                 except P.ProtocolError as exc:
                     conn.send(P.error(exc.code, exc.message, exc.field, exc.ref))
                     continue
@@ -278,7 +279,12 @@ class Hub:
             return
         if kind == "eph":
             if data.get("type") == "nav":
-                room.location = {**data.get("payload", {}), "by": data.get("from"), "epoch": data.get("epoch")}
+                try:  # another process (perhaps an older version) checked it; check it the same way here
+                    data = {**data, "payload": P.check_location(data.get("payload") or {}, self.tandem.catalogue)}
+                except P.ProtocolError:
+                    log.warning("dropped a nav from process %s that names no content location", origin)
+                    return
+                room.location = {**data["payload"], "by": data.get("from"), "epoch": data.get("epoch")}
             room.fanout(data)
         elif kind == "presence":
             room.presence.remote[origin] = data

@@ -155,21 +155,9 @@ class Tail:
 
 
 def read_session(
-    tandem: Any, session_id: str, after: int, upto: int, reveal: Callable[[str, dict], str | None]
+    tandem: Any, session_id: str, after: int, upto: int, reveal: Callable[[str, dict], str | None], limit: int
 ) -> list[tuple[int, Frame]]:
-    """A reconnecting client's catch-up: this session's events in (after, upto], in order."""
-    out: list[tuple[int, Frame]] = []
-    position = after
-    sid = UUID(session_id)
-    while position < upto:
-        rows = tandem.read(position, BATCH)
-        if not rows:
-            break
-        for pos, ev in rows:
-            if pos > upto:
-                return out
-            s = session_of(ev)
-            if s is not None and UUID(s) == sid:
-                out.append((pos, event_frame(pos, ev, session_id, reveal)))
-        position = rows[-1][0]
-    return out
+    """A reconnecting client's catch-up: this session's events in (after, upto], in order,
+    at most `limit`; read through the store's session index, not the whole log."""
+    rows = tandem.session_events(UUID(session_id), after, upto, limit)
+    return [(pos, event_frame(pos, ev, session_id, reveal)) for pos, ev in rows]

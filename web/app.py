@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from web import readmodel
 
-        tandem = Tandem(settings, catalogue=content_set.knows)
+        tandem = Tandem(settings, catalogue=content_set)
         app.state.tandem = tandem
         announcer = revocation.announce(tandem)  # revoked access reaches every process's sockets
         app.state.projections = readmodel.start_projections(tandem, content_set)

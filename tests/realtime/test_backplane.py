@@ -197,7 +197,7 @@ async def test_two_processes_mirror_through_shared_redis(tmp_path, pg, redis_url
         got = await worker.wait_for(lambda m: m["type"] == "TopicOpened", timeout=5)
         assert got["position"] == ack["position"]
         ack = await worker.durable(
-            "ChartPointRecorded", {"tracker_id": "mood", "values": {"mood": 4}, "for_date": "2026-11-20"}
+            "ChartPointRecorded", {"tracker_id": "mood", "values": {"level": 4}, "for_date": "2026-11-20"}
         )
         await su.wait_for(lambda m: m["type"] == "ChartPointRecorded" and m["position"] == ack["position"], timeout=5)
     finally:
