@@ -43,7 +43,7 @@ async def _record(live: Any, who: str, kind: str, payload: dict[str, Any], sid: 
 async def test_an_unlinked_worker_loses_every_route_of_the_open_session(live):
     sid = await live.start_session()
     await _record(
-        live, "sam", "ChartPointRecorded", {"tracker_id": "sleep", "values": {"sleep": 7}, "for_date": "2026-11-20"}
+        live, "sam", "ChartPointRecorded", {"tracker_id": "sleep", "values": {"hours": 7}, "for_date": "2026-11-20"}
     )
     await _record(live, "sam", "ChartShown", {"tracker_id": "sleep"}, sid)
     worker, wcsrf = await _logged_in(live.base, "wendy")
