@@ -46,7 +46,7 @@ def _busy_log(live, ours: str, theirs: str) -> list[int]:
     them; the positions of this session's events."""
     for i in range(150):
         _record(live, "sue", "TopicOpened", {"topic_id": "health"}, theirs)
-        _record(live, "walt", "AnswerSaved", {"question_id": "recovery/hope/q1", "answer": f"theirs {i}"}, theirs)
+        _record(live, "sue", "AnswerSaved", {"question_id": "recovery/hope/q1", "answer": f"theirs {i}"}, theirs)
         _record(live, "sam", "TopicOpened", {"topic_id": "me"})  # Sam alone, outside the session
         if i % 30 == 0:
             _record(live, "sam", "TopicOpened", {"topic_id": "recovery"}, ours)
