@@ -32,7 +32,7 @@ from realtime.conn import Transport
 from realtime.hub import Hub, Limits
 from realtime.presence import Grace
 from web import errors
-from web.auth import actor_from
+from web.auth import actor_from, signed_in
 from web.guard import form_body, guarded, json_body
 from web.socket_protocol import SEND_NOW
 from web.templating import render
@@ -83,13 +83,8 @@ def _bearer(conn: Request | WebSocket) -> Actor | None:
     if not header.lower().startswith("bearer "):
         return None
     claims = tokens.check(conn.app.state.settings.secret_key, header[7:].strip())
-    if claims is None:
-        return None
-    uid = UUID(claims["uid"])
-    account = conn.app.state.tandem.account(uid)
-    if account is None or not account.active or account.role != claims["role"]:
-        return None
-    return Actor(user_id=uid, role=claims["role"], device="cli")
+    who = signed_in(conn.app.state.tandem, claims, tokens.TOKEN_TTL) if claims else None
+    return Actor(user_id=who[0], role=who[1], device="cli") if who else None
 
 
 def _who(conn: Request | WebSocket) -> Actor | None:
@@ -261,7 +256,8 @@ async def api_token(request: Request) -> Response:
         limiter.failed(username, address)
         raise errors.WebError(401, "unauthenticated", "Wrong username or password.")
     limiter.succeeded(username)
-    token = tokens.issue(request.app.state.settings.secret_key, account.id, account.role)
+    session_id = await asyncio.to_thread(request.app.state.tandem.open_session, account.id)
+    token = tokens.issue(request.app.state.settings.secret_key, account.id, account.role, session_id)
     return JSONResponse({"token": token, "user_id": str(account.id), "role": account.role})
 
 
