@@ -24,10 +24,9 @@ from starlette.staticfiles import StaticFiles
 from core import settings as settings_mod
 from core.service import Tandem
 from core.settings import Settings
-from web import errors, live_routes
+from web import errors, live_routes, ratelimit
 from web.auth import SessionByScheme
 from web.limits import BodyLimit
-from web.ratelimit import LoginLimiter
 
 log = logging.getLogger("tandem.web")
 STATIC = Path(__file__).parent / "static"
@@ -104,5 +103,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.content = content_set
-    app.state.login_limiter = LoginLimiter()
+    app.state.login_limiter = ratelimit.for_settings(settings)
     return app

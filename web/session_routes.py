@@ -28,10 +28,10 @@ def _safe_next(target: str | None, role: str) -> str:
     return HOME.get(role, "/")
 
 
-def _guesses(request: Request, username: str) -> tuple[ratelimit.LoginLimiter, str, errors.WebError | None]:
+def _guesses(request: Request, username: str) -> tuple[ratelimit.Limiter, str, errors.WebError | None]:
     """The log-in limiter, the caller's address, and the 429 to give if this account or
     address has guessed wrong too often (log-in and password change share the limit)."""
-    limiter: ratelimit.LoginLimiter = request.app.state.login_limiter
+    limiter: ratelimit.Limiter = request.app.state.login_limiter
     address = request.client.host if request.client else "unknown"
     blocked = limiter.blocked(username, address)
     if not blocked:
