@@ -78,11 +78,15 @@ def codes_of(app: Any) -> Any:
     return codes
 
 
-def _bearer(conn: Request | WebSocket) -> Actor | None:
+def _bearer_claims(conn: Request | WebSocket) -> dict[str, Any] | None:
     header = conn.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
         return None
-    claims = tokens.check(conn.app.state.settings.secret_key, header[7:].strip())
+    return tokens.check(conn.app.state.settings.secret_key, header[7:].strip())
+
+
+def _bearer(conn: Request | WebSocket) -> Actor | None:
+    claims = _bearer_claims(conn)
     who = signed_in(conn.app.state.tandem, claims, tokens.TOKEN_TTL) if claims else None
     return Actor(user_id=who[0], role=who[1], device="cli") if who else None
 
@@ -261,7 +265,19 @@ async def api_token(request: Request) -> Response:
     return JSONResponse({"token": token, "user_id": str(account.id), "role": account.role})
 
 
+async def api_token_logout(request: Request) -> Response:
+    """POST /live/token/logout with the bearer token: that log-in ends, as /logout ends a cookie's."""
+    actor, claims = _bearer(request), _bearer_claims(request)
+    if actor is None or claims is None:
+        raise errors.unauthenticated()
+    await asyncio.to_thread(request.app.state.tandem.close_session, actor.user_id, claims["sid"])
+    return JSONResponse({"ok": True})
+
+
 api_join.policy = guarded(roles={"service_user"}, mutates=True)(lambda r, a: None).policy  # type: ignore[attr-defined]
+api_token_logout.policy = guarded(roles={"service_user", "worker", "researcher", "admin"}, mutates=True)(  # type: ignore[attr-defined]
+    lambda r, a: None
+).policy
 api_token.policy = guarded(roles=None, mutates=True)(lambda r, a: None).policy  # type: ignore[attr-defined]
 
 
@@ -490,6 +506,7 @@ routes: list[BaseRoute] = [
     Route("/join", join_submit, methods=["POST"]),
     Route("/live/join", api_join, methods=["POST"]),
     Route("/live/token", api_token, methods=["POST"]),
+    Route("/live/token/logout", api_token_logout, methods=["POST"]),
     Route("/sessions/{session_id}", lobby, methods=["GET"]),
     Route("/sessions/{session_id}/topics/{topic_id}", live_topic, methods=["GET"]),
     Route("/sessions/{session_id}/topics/{topic_id}/{slug}", live_section, methods=["GET"]),

@@ -120,3 +120,17 @@ async def test_a_cookie_without_a_live_session_id_is_refused(live: Live) -> None
     forged = signer.sign(b64encode(json.dumps(claims).encode())).decode()
     async with httpx.AsyncClient(base_url=live.base, cookies={"tandem_session": forged}) as c:
         assert (await c.get("/api/topics")).status_code == 401
+
+
+async def test_logging_a_token_out_ends_it_and_only_it(live: Live) -> None:
+    sid = await live.start_session()
+    async with httpx.AsyncClient(base_url=live.base) as http:
+        token, other = await _token(http, "wendy"), await _token(http, "wendy")
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert (await http.post("/live/token/logout", json={}, headers=bearer)).status_code == 200
+        assert await _start(http, token, live) == 401
+        assert not await _socket_opens(live, sid, token=token)
+        assert (await http.post("/live/token/logout", json={}, headers=bearer)).status_code == 401
+        forged = {"Authorization": "Bearer forged"}
+        assert (await http.post("/live/token/logout", json={}, headers=forged)).status_code == 401
+        assert await _socket_opens(live, sid, token=other)  # the same person's other log-in goes on

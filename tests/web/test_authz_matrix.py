@@ -283,6 +283,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
         csrf=False,
         ok=frozenset({401}),
     ),
+    ("POST", "/live/token/logout"): Entry(
+        frozenset(), lambda c, r: ("/live/token/logout", {"json": {}}), mutates=True, csrf=False
+    ),
     ("GET", "/sessions/{session_id}"): Entry(
         frozenset({SU, WK}),
         lambda c, r: (f"/sessions/{c.own_session}", {}),
