@@ -4,14 +4,19 @@ everywhere, a password change), on the JSON API and on the socket handshake."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
+from core.settings import Settings
 from realtime.client import LiveClient
 from tests.realtime.conftest import PASSWORDS, Live
+from tests.security.conftest import servers
+from tests.web.conftest import PASSWORDS as WEB_PASSWORDS
+from tests.web.conftest import csrf_of, seed_all
 
 
 async def _token(http: httpx.AsyncClient, who: str) -> str:
@@ -134,3 +139,19 @@ async def test_logging_a_token_out_ends_it_and_only_it(live: Live) -> None:
         forged = {"Authorization": "Bearer forged"}
         assert (await http.post("/live/token/logout", json={}, headers=forged)).status_code == 401
         assert await _socket_opens(live, sid, token=other)  # the same person's other log-in goes on
+
+
+def test_a_log_out_in_one_process_ends_the_session_in_another(pg_redis_settings: Settings) -> None:
+    seed_all(pg_redis_settings)
+    with ExitStack() as stack:
+        a, b = servers(stack, pg_redis_settings, 2)
+        token = csrf_of(a.get("/login").text)
+        r = a.post("/login", data={"csrf": token, "username": "sam", "password": WEB_PASSWORDS["sam"]})
+        assert r.status_code == 303
+        copied = a.cookies["tandem_session"]
+        b.cookies.set("tandem_session", copied)
+        assert b.get("/api/topics").status_code == 200  # the same log-in, seen by the other process
+        csrf = csrf_of(b.get("/account").text)
+        assert b.post("/logout", data={"csrf": csrf}).status_code == 303
+        a.cookies.set("tandem_session", copied)
+        assert a.get("/api/topics").status_code == 401
