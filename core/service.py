@@ -350,7 +350,7 @@ class Tandem:
 
         def build(ctx: WriteContext) -> list[Any]:
             acc = ctx.edit(user_id)
-            if not isinstance(acc, A.Account) or not acc.active or not _link_matches(acc, token):
+            if not isinstance(acc, A.Account) or not _link_matches(acc, token):
                 raise Forbidden("this link has already been used or has expired", "token")
             acc.trigger_event(A.Account.PasswordSetByLink, password_hash=pw_hash)
             acc.trigger_event(A.Account.LoggedOutEverywhere)
@@ -525,7 +525,7 @@ class Tandem:
 
 
 def _link_matches(account: A.Account, token: str) -> bool:
-    if account.reset_link is None or account.erased:
+    if account.reset_link is None or not account.active:  # erased accounts are inactive too
         return False
     link_hash, expires_at = account.reset_link
     return hmac.compare_digest(link_hash, A.secret_hash(token)) and now() < expires_at

@@ -7,15 +7,18 @@ import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from starlette.testclient import TestClient
 
 from core import settings as settings_mod
 from core.settings import Settings
 from tests.conftest import drop_pg_schema, fresh_pg_schema
 from tests.realtime.conftest import live, live_factory  # noqa: F401
 from tests.web.conftest import sqlite_site  # noqa: F401
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
 
 
 def fresh_settings(tmp_path: Path, **more: str) -> Settings:
@@ -36,6 +39,8 @@ def pg_redis_settings(tmp_path: Path, postgres_url: str, redis_url: str) -> Iter
 
 def servers(stack: ExitStack, settings: Settings, n: int) -> list[TestClient]:
     """`n` separate apps (each its own Tandem, writer and limiter) over the same settings."""
+    from starlette.testclient import TestClient  # after tests.web.conftest has quietened its warning
+
     from web.app import create_app
 
     return [
