@@ -11,11 +11,12 @@ writer against the same view the write is built on.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -44,6 +45,7 @@ from core.settings import Settings
 from core.writer import GroupCommitWriter, WriteContext
 
 _hasher = PasswordHasher()
+RESET_LINK_LIFETIME = timedelta(hours=24)
 SEALED_FIELDS = {"AnswerSaved": "answer", "WorksheetItemAdded": "text", "WorksheetItemChanged": "text"}
 
 
@@ -304,9 +306,60 @@ class Tandem:
             user_id, new, "new_password", A.Account.PasswordChanged, expect_hash=account.password_hash
         )
 
-    def reset_password(self, user_id: UUID, new: str, by: UUID) -> Recorded:
-        """An admin sets a new password for someone who forgot theirs; their sessions end."""
-        return self._set_password(user_id, new, "password", A.Account.PasswordReset, by=by)
+    def issue_reset_link(self, user_id: UUID, by: UUID) -> tuple[str, Recorded]:
+        """An admin resets someone's password: their password and sessions stop working,
+        the access is audited, and the returned token (for a set-password link, shown
+        once) lets them choose a new one. Only its hash is stored."""
+        token = secrets.token_urlsafe(32)
+
+        def build(ctx: WriteContext) -> list[Any]:
+            acc = ctx.edit(user_id)
+            admin = ctx.get(by)
+            trail = ctx.edit(A.audit_id(by))
+            if not isinstance(acc, A.Account) or acc.erased:
+                raise InvalidField("no such account", "user_id")
+            if not isinstance(admin, A.Account) or trail is None:
+                raise Forbidden("no such account", "actor")
+            acc.trigger_event(
+                A.Account.ResetLinkIssued,
+                link_hash=A.secret_hash(token),
+                expires_at=now() + RESET_LINK_LIFETIME,
+                by=by,
+            )
+            acc.trigger_event(A.Account.LoggedOutEverywhere)
+            trail.trigger_event(
+                A.AuditTrail.DataAccessed,
+                actor_role=admin.role,
+                subject_id=user_id,
+                resource=f"account:{user_id}/password",
+                allowed=True,
+                reason="password reset: set-password link issued",
+            )
+            return [*acc.collect_events(), *trail.collect_events()]
+
+        rec = self.writer.submit(Pending(key=None, build=build)).result(30)
+        return token, rec
+
+    def reset_link_valid(self, user_id: UUID, token: str) -> bool:
+        account = self.account(user_id)
+        return account is not None and _link_matches(account, token)
+
+    def set_password_by_link(self, user_id: UUID, token: str, new: str) -> Recorded:
+        """Use a set-password link: the check and the consumption are one write, so a
+        link works once. Every session ends, as after any password change."""
+        if not 8 <= len(new) <= 1024:
+            raise InvalidField("must be 8 to 1024 characters", "new_password")
+        pw_hash = _hasher.hash(new)
+
+        def build(ctx: WriteContext) -> list[Any]:
+            acc = ctx.edit(user_id)
+            if not isinstance(acc, A.Account) or not _link_matches(acc, token):
+                raise Forbidden("this link has already been used or has expired", "token")
+            acc.trigger_event(A.Account.PasswordSetByLink, password_hash=pw_hash)
+            acc.trigger_event(A.Account.LoggedOutEverywhere)
+            return list(acc.collect_events())
+
+        return self.writer.submit(Pending(key=None, build=build)).result(30)
 
     def _set_password(
         self, user_id: UUID, new: str, field: str, event: type, expect_hash: str | None = None, **fields: Any
@@ -440,6 +493,18 @@ class Tandem:
         self.keys.destroy(su_id)
         return self._account_event(su_id, A.Account.Erased, by=by)
 
+    def open_session(self, user_id: UUID) -> str:
+        """A new log-in: its id (for the cookie or token) is returned, its hash stored."""
+        session_id = secrets.token_urlsafe(32)
+        self._account_event(user_id, A.Account.LoggedIn, session_hash=A.secret_hash(session_id))
+        return session_id
+
+    def close_session(self, user_id: UUID, session_id: str) -> None:
+        """Log out one session (a no-op when it has already ended)."""
+        account = self.account(user_id)
+        if account is not None and account.session_live(session_id):
+            self._account_event(user_id, A.Account.LoggedOut, session_hash=A.secret_hash(session_id))
+
     def log_out_everywhere(self, user_id: UUID) -> Recorded:
         """Every login session issued before now stops working."""
         return self._account_event(user_id, A.Account.LoggedOutEverywhere)
@@ -470,3 +535,10 @@ class Tandem:
 
     def read(self, after: int, limit: int = 1000) -> list[tuple[int, Any]]:
         return self.log.read(after, limit)
+
+
+def _link_matches(account: A.Account, token: str) -> bool:
+    if account.reset_link is None or not account.active:  # erased accounts are inactive too
+        return False
+    link_hash, expires_at = account.reset_link
+    return hmac.compare_digest(link_hash, A.secret_hash(token)) and now() < expires_at

@@ -26,11 +26,10 @@ from core import settings as settings_mod
 from core.service import Tandem
 from core.settings import Settings
 from realtime import revocation
-from web import errors, live_routes
+from web import errors, live_routes, ratelimit
 from web.auth import SessionByScheme
 from web.headers import SecurityHeaders
 from web.limits import BodyLimit
-from web.ratelimit import LoginLimiter
 
 log = logging.getLogger("tandem.web")
 STATIC = Path(__file__).parent / "static"
@@ -116,5 +115,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.content = content_set
-    app.state.login_limiter = LoginLimiter()
+    app.state.login_limiter = ratelimit.for_settings(settings)
     return app

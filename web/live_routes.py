@@ -32,7 +32,7 @@ from realtime.conn import CLOSE_SESSION_ENDED, CLOSE_UNLINKED, Transport
 from realtime.hub import Hub, Limits
 from realtime.presence import Grace
 from web import errors
-from web.auth import actor_from
+from web.auth import actor_from, signed_in
 from web.guard import form_body, guarded, json_body
 from web.socket_protocol import SEND_NOW
 from web.templating import render
@@ -80,18 +80,17 @@ def codes_of(app: Any) -> Any:
     return codes
 
 
-def _bearer(conn: Request | WebSocket) -> Actor | None:
+def _bearer_claims(conn: Request | WebSocket) -> dict[str, Any] | None:
     header = conn.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
         return None
-    claims = tokens.check(conn.app.state.settings.secret_key, header[7:].strip())
-    if claims is None:
-        return None
-    uid = UUID(claims["uid"])
-    account = conn.app.state.tandem.account(uid)
-    if account is None or not account.active or account.role != claims["role"]:
-        return None
-    return Actor(user_id=uid, role=claims["role"], device="cli")
+    return tokens.check(conn.app.state.settings.secret_key, header[7:].strip())
+
+
+def _bearer(conn: Request | WebSocket) -> Actor | None:
+    claims = _bearer_claims(conn)
+    who = signed_in(conn.app.state.tandem, claims, tokens.TOKEN_TTL) if claims else None
+    return Actor(user_id=who[0], role=who[1], device="cli") if who else None
 
 
 def _who(conn: Request | WebSocket) -> Actor | None:
@@ -244,11 +243,24 @@ async def api_token(request: Request) -> Response:
         limiter.failed(username, address)
         raise errors.WebError(401, "unauthenticated", "Wrong username or password.")
     limiter.succeeded(username)
-    token = tokens.issue(request.app.state.settings.secret_key, account.id, account.role)
+    session_id = await asyncio.to_thread(request.app.state.tandem.open_session, account.id)
+    token = tokens.issue(request.app.state.settings.secret_key, account.id, account.role, session_id)
     return JSONResponse({"token": token, "user_id": str(account.id), "role": account.role})
 
 
+async def api_token_logout(request: Request) -> Response:
+    """POST /live/token/logout with the bearer token: that log-in ends, as /logout ends a cookie's."""
+    actor, claims = _bearer(request), _bearer_claims(request)
+    if actor is None or claims is None:
+        raise errors.unauthenticated()
+    await asyncio.to_thread(request.app.state.tandem.close_session, actor.user_id, claims["sid"])
+    return JSONResponse({"ok": True})
+
+
 api_join.policy = guarded(roles={"service_user"}, mutates=True)(lambda r, a: None).policy  # type: ignore[attr-defined]
+api_token_logout.policy = guarded(roles={"service_user", "worker", "researcher", "admin"}, mutates=True)(  # type: ignore[attr-defined]
+    lambda r, a: None
+).policy
 api_token.policy = guarded(roles=None, mutates=True)(lambda r, a: None).policy  # type: ignore[attr-defined]
 
 
@@ -474,6 +486,7 @@ routes: list[BaseRoute] = [
     Route("/join", join_submit, methods=["POST"]),
     Route("/live/join", api_join, methods=["POST"]),
     Route("/live/token", api_token, methods=["POST"]),
+    Route("/live/token/logout", api_token_logout, methods=["POST"]),
     Route("/sessions/{session_id}", lobby, methods=["GET"]),
     Route("/sessions/{session_id}/topics/{topic_id}", live_topic, methods=["GET"]),
     Route("/sessions/{session_id}/topics/{topic_id}/{slug}", live_section, methods=["GET"]),
