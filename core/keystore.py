@@ -1,65 +1,87 @@
 """Per-person encryption keys, kept apart from the events (crypto-shredding).
 
-Free text (answers, worksheet items) is sealed with a key that belongs to one
-service user. Erasing the person deletes the key: the event log stays
-append-only, and their text becomes unreadable everywhere at once. Keys are
-stored wrapped by a master key, in their own database file (SQLite) or schema
-(PostgreSQL), never in the event tables.
+Personal data (answers, worksheet items, tracker values, display names) is sealed
+with a key that belongs to one person. Erasing the person destroys the key, on disk
+too: the event log stays append-only, and their data becomes unreadable everywhere
+at once. Keys are stored wrapped by a master key (kept outside the data directory),
+in their own database file (SQLite) or schema (PostgreSQL), never in the event tables.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import sqlite3
 import threading
 import time
+from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from core.errors import Forbidden, StoreUnavailable
 from core.log import pg_setup_lock
 from core.settings import Settings
 
-_CACHE_SECONDS = 2.0  # short, so that an erasure in another process takes effect quickly
+_SEAL_CACHE_SECONDS = 2.0  # the writer's hot path; reveals always read the store
+_TOMBSTONE = b""  # an erased person's row: their key is gone and no new one may be made
+ERASED_NAME = "an erased account"
 
 
 def _b64(b: bytes) -> str:
     return base64.b64encode(b).decode()
 
 
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"n", "c"} and all(isinstance(v, str) for v in value.values())
+
+
 class KeyStore:
     def __init__(self, settings: Settings):
         self._master = AESGCM(settings.master_key)
         self._lock = threading.Lock()
-        self._cache: dict[UUID, tuple[float, bytes | None]] = {}
+        self._seal_cache: dict[UUID, tuple[float, bytes]] = {}
         if settings.backend == "sqlite":
             path = settings.database_url.removeprefix("sqlite:///")
-            self._db = _SQLiteKeys(os.path.splitext(path)[0] + "-keys.sqlite")
+            self._db: _SQLiteKeys | _PostgresKeys = _SQLiteKeys(os.path.splitext(path)[0] + "-keys.sqlite")
         else:
             self._db = _PostgresKeys(settings.database_url, settings.postgres_schema + "_keys")
 
-    def key(self, su_id: UUID, *, create: bool = False) -> bytes | None:
+    def key(self, su_id: UUID) -> bytes | None:
+        """The person's key, read from the store every time, so that an erasure made by any
+        process takes effect at once; None when they have none (or were erased)."""
+        with self._lock:
+            wrapped = self._db.get(su_id)
+        return self._unwrap(su_id, wrapped) if wrapped else None
+
+    def erased(self, su_id: UUID) -> bool:
+        with self._lock:
+            return self._db.get(su_id) == _TOMBSTONE
+
+    def _unwrap(self, su_id: UUID, wrapped: bytes) -> bytes:
+        return self._master.decrypt(wrapped[:12], wrapped[12:], su_id.bytes)
+
+    def _sealing_key(self, su_id: UUID) -> bytes:
         now = time.monotonic()
         with self._lock:
-            hit = self._cache.get(su_id)
-            if hit and now - hit[0] < _CACHE_SECONDS and (hit[1] or not create):
+            hit = self._seal_cache.get(su_id)
+            if hit and now - hit[0] < _SEAL_CACHE_SECONDS:
                 return hit[1]
             wrapped = self._db.get(su_id)
-            if wrapped is None and create:
+            if wrapped is None:
                 key = AESGCM.generate_key(bit_length=256)
                 nonce = os.urandom(12)
                 self._db.put(su_id, nonce + self._master.encrypt(nonce, key, su_id.bytes))
                 wrapped = self._db.get(su_id)
-            key = None
-            if wrapped is not None:
-                key = self._master.decrypt(wrapped[:12], wrapped[12:], su_id.bytes)
-            self._cache[su_id] = (now, key)
+            if not wrapped:
+                raise Forbidden("this account was erased", "user_id")
+            key = self._unwrap(su_id, wrapped)
+            self._seal_cache[su_id] = (now, key)
             return key
 
     def seal(self, su_id: UUID, text: str) -> dict:
-        key = self.key(su_id, create=True)
-        assert key is not None
+        key = self._sealing_key(su_id)
         nonce = os.urandom(12)
         return {"n": _b64(nonce), "c": _b64(AESGCM(key).encrypt(nonce, text.encode(), su_id.bytes))}
 
@@ -71,10 +93,27 @@ class KeyStore:
         nonce, ciphertext = base64.b64decode(sealed["n"]), base64.b64decode(sealed["c"])
         return AESGCM(key).decrypt(nonce, ciphertext, su_id.bytes).decode()
 
+    def name(self, user_id: UUID, stored: str | dict) -> str:
+        """A person's display name, as every page shows it: sealed names are revealed with their
+        key; a plain one (recorded before names were sealed) reads as erased once the key is."""
+        if is_sealed(stored):
+            return self.reveal(user_id, stored) or ERASED_NAME  # type: ignore[arg-type]
+        return ERASED_NAME if self.erased(user_id) else str(stored)
+
+    def values(self, su_id: UUID, stored: dict) -> dict[str, float] | None:
+        """A chart point's values (sealed JSON, or plain in older events); None once erased."""
+        if not is_sealed(stored):
+            return None if self.erased(su_id) else stored
+        text = self.reveal(su_id, stored)
+        return None if text is None else json.loads(text)
+
     def destroy(self, su_id: UUID) -> None:
+        """Erase the key for good: replace it with a tombstone, then scrub the store's files
+        (old pages, the write-ahead log, dead tuples) so the bytes are gone from disk too."""
         with self._lock:
-            self._db.delete(su_id)
-            self._cache.pop(su_id, None)
+            self._db.tombstone(su_id)
+            self._seal_cache.pop(su_id, None)
+            self._db.scrub()
 
     def close(self) -> None:
         self._db.close()
@@ -94,8 +133,23 @@ class _SQLiteKeys:
     def put(self, su_id: UUID, wrapped: bytes) -> None:
         self._conn.execute("INSERT OR IGNORE INTO person_keys VALUES (?, ?)", (su_id.hex, wrapped))
 
-    def delete(self, su_id: UUID) -> None:
-        self._conn.execute("DELETE FROM person_keys WHERE su_id = ?", (su_id.hex,))
+    def tombstone(self, su_id: UUID) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO person_keys VALUES (?, ?)", (su_id.hex, _TOMBSTONE))
+
+    def scrub(self) -> None:
+        # The old page stays in the WAL until a checkpoint copies the new one over it, and
+        # in free pages until VACUUM rewrites the file; TRUNCATE empties the WAL file.
+        self._checkpoint()
+        self._conn.execute("VACUUM")
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        for _ in range(100):
+            busy, _log, _done = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            time.sleep(0.05)  # another process is reading the key store: let it finish
+        raise StoreUnavailable("the key store is busy; the key is gone but run the erasure again to scrub its files")
 
     def close(self) -> None:
         self._conn.close()
@@ -131,9 +185,20 @@ class _PostgresKeys:
                 self._sql("INSERT INTO {} VALUES (%s, %s) ON CONFLICT DO NOTHING").format(self._table), (su_id, wrapped)
             )
 
-    def delete(self, su_id: UUID) -> None:
+    def tombstone(self, su_id: UUID) -> None:
         with self._lock:
-            self._conn.execute(self._sql("DELETE FROM {} WHERE su_id = %s").format(self._table), (su_id,))
+            self._conn.execute(
+                self._sql(
+                    "INSERT INTO {} VALUES (%s, %s) ON CONFLICT (su_id) DO UPDATE SET wrapped = EXCLUDED.wrapped"
+                ).format(self._table),
+                (su_id, _TOMBSTONE),
+            )
+
+    def scrub(self) -> None:
+        # The old row version stays in the table's pages as a dead tuple; VACUUM FULL writes
+        # the live rows into a new file and truncates the old one.
+        with self._lock:
+            self._conn.execute(self._sql("VACUUM FULL {}").format(self._table))
 
     def close(self) -> None:
         self._conn.close()
