@@ -24,7 +24,6 @@ from core.errors import Forbidden, StoreUnavailable
 from core.log import pg_setup_lock
 from core.settings import Settings
 
-_SEAL_CACHE_SECONDS = 2.0  # the writer's hot path; reveals always read the store
 _TOMBSTONE = b""  # an erased person's row: their key is gone and no new one may be made
 ERASED_NAME = "an erased account"
 
@@ -41,7 +40,6 @@ class KeyStore:
     def __init__(self, settings: Settings):
         self._master = AESGCM(settings.master_key)
         self._lock = threading.Lock()
-        self._seal_cache: dict[UUID, tuple[float, bytes]] = {}
         if settings.backend == "sqlite":
             path = settings.database_url.removeprefix("sqlite:///")
             self._db: _SQLiteKeys | _PostgresKeys = _SQLiteKeys(os.path.splitext(path)[0] + "-keys.sqlite")
@@ -63,11 +61,8 @@ class KeyStore:
         return self._master.decrypt(wrapped[:12], wrapped[12:], su_id.bytes)
 
     def _sealing_key(self, su_id: UUID) -> bytes:
-        now = time.monotonic()
+        # Not cached either: a key destroyed by another process must not seal anything more.
         with self._lock:
-            hit = self._seal_cache.get(su_id)
-            if hit and now - hit[0] < _SEAL_CACHE_SECONDS:
-                return hit[1]
             wrapped = self._db.get(su_id)
             if wrapped is None:
                 key = AESGCM.generate_key(bit_length=256)
@@ -76,9 +71,7 @@ class KeyStore:
                 wrapped = self._db.get(su_id)
             if not wrapped:
                 raise Forbidden("this account was erased", "user_id")
-            key = self._unwrap(su_id, wrapped)
-            self._seal_cache[su_id] = (now, key)
-            return key
+            return self._unwrap(su_id, wrapped)
 
     def seal(self, su_id: UUID, text: str) -> dict:
         key = self._sealing_key(su_id)
@@ -112,8 +105,7 @@ class KeyStore:
         (old pages, the write-ahead log, dead tuples) so the bytes are gone from disk too."""
         with self._lock:
             self._db.tombstone(su_id)
-            self._seal_cache.pop(su_id, None)
-            self._db.scrub()
+        self._db.scrub(su_id)  # on its own connection: reads go on meanwhile
 
     def close(self) -> None:
         self._db.close()
@@ -121,6 +113,7 @@ class KeyStore:
 
 class _SQLiteKeys:
     def __init__(self, path: str):
+        self._path = path
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA secure_delete=ON")  # overwrite deleted keys on disk
@@ -136,16 +129,22 @@ class _SQLiteKeys:
     def tombstone(self, su_id: UUID) -> None:
         self._conn.execute("INSERT OR REPLACE INTO person_keys VALUES (?, ?)", (su_id.hex, _TOMBSTONE))
 
-    def scrub(self) -> None:
+    def scrub(self, su_id: UUID) -> None:
         # The old page stays in the WAL until a checkpoint copies the new one over it, and
         # in free pages until VACUUM rewrites the file; TRUNCATE empties the WAL file.
-        self._checkpoint()
-        self._conn.execute("VACUUM")
-        self._checkpoint()
+        conn = sqlite3.connect(self._path, isolation_level=None, timeout=30)
+        try:
+            conn.execute("PRAGMA secure_delete=ON")
+            self._checkpoint(conn)
+            conn.execute("VACUUM")
+            self._checkpoint(conn)
+        finally:
+            conn.close()
 
-    def _checkpoint(self) -> None:
+    @staticmethod
+    def _checkpoint(conn: sqlite3.Connection) -> None:
         for _ in range(100):
-            busy, _log, _done = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             if not busy:
                 return
             time.sleep(0.05)  # another process is reading the key store: let it finish
@@ -168,7 +167,8 @@ class _PostgresKeys:
                     self._table
                 )
             )
-        self._conn = psycopg.connect(url.split("?")[0], autocommit=True)
+        self._url = url.split("?")[0]
+        self._conn = psycopg.connect(self._url, autocommit=True)
         self._sql = SQL
         self._lock = threading.Lock()
 
@@ -194,11 +194,33 @@ class _PostgresKeys:
                 (su_id, _TOMBSTONE),
             )
 
-    def scrub(self) -> None:
+    def scrub(self, su_id: UUID) -> None:
         # The old row version stays in the table's pages as a dead tuple; VACUUM FULL writes
-        # the live rows into a new file and truncates the old one.
-        with self._lock:
-            self._conn.execute(self._sql("VACUUM FULL {}").format(self._table))
+        # the live rows into a new file and truncates the old one. It must still copy a dead
+        # tuple that an older snapshot could see, so first wait for those snapshots to end.
+        import psycopg
+
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            (erased_by,) = conn.execute(
+                self._sql("SELECT xmin FROM {} WHERE su_id = %s").format(self._table), (su_id,)
+            ).fetchone()
+            deadline = time.monotonic() + 60
+            while self._older_snapshots(conn, erased_by) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            conn.execute(self._sql("VACUUM FULL {}").format(self._table))
+            if self._older_snapshots(conn, erased_by):
+                raise StoreUnavailable(
+                    "a long transaction may still see the key; it is gone, but run the erasure again to scrub it"
+                )
+
+    @staticmethod
+    def _older_snapshots(conn: Any, xid: Any) -> int:
+        (n,) = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL AND age(backend_xmin) >= age(%s::xid)",
+            (str(xid),),
+        ).fetchone()
+        return int(n)
 
     def close(self) -> None:
         self._conn.close()
