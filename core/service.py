@@ -241,7 +241,8 @@ class Tandem:
 
     def _require_link(self, ctx: WriteContext, worker_id: UUID, su_id: UUID) -> None:
         link = ctx.get(A.link_id(worker_id, su_id))
-        if link is None or not link.active:
+        su = ctx.get(su_id)
+        if link is None or not link.active or (isinstance(su, A.Account) and su.erased):
             raise Forbidden("this worker is not linked to this service user", "session_id")
 
     # ------------------------------------------------------------ accounts, links, sessions
@@ -365,8 +366,10 @@ class Tandem:
         return self.writer.submit(Pending(key=None, build=build)).result(30)
 
     def is_linked(self, worker_id: UUID, su_id: UUID) -> bool:
+        """An active link to someone not erased: an erased person is nobody's to look at."""
         link = self.log.find(A.link_id(worker_id, su_id))
-        return bool(link and link.active)
+        su = self.account(su_id)
+        return bool(link and link.active and su is not None and not su.erased)
 
     def start_session(
         self, actor: Actor, su_id: UUID | None = None, *, worker_id: UUID | None = None, same_device: bool = False
