@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 from pathlib import Path
 from uuid import UUID
 
@@ -74,20 +75,25 @@ def test_an_erased_key_cannot_be_recovered_from_any_file_sqlite(tmp_path: Path) 
 
     tandem.erase(gone.su.user_id, by=gone.worker.user_id)
     views.catch_up()
+    # A copy of the data directory taken now, while the server still runs (as a backup
+    # would be), and the files once everything is closed: neither may hold the key.
+    running = tmp_path.parent / (tmp_path.name + "-copy")
+    shutil.copytree(tmp_path, running)
     views.close()
     tandem.close()
 
-    files = sorted(p for p in tmp_path.rglob("*") if p.is_file())
-    key_files = [p for p in files if "-keys.sqlite" in p.name]
-    assert key_files and len(files) > len(key_files)
-    # Both scans find a key that was not erased: they would find an erased one too.
-    assert brute_force(key_files, settings.master_key, kept.su.user_id, kept_sealed[0])
-    assert copies(files, kept_key)
-    # The key store's files, tried at every offset as a raw or a wrapped key:
-    for sealed in gone_sealed:
-        assert brute_force(key_files, settings.master_key, gone.su.user_id, sealed) == []
-    # Every file Tandem wrote (event store, views, their WAL and shm files):
-    assert copies(files, gone_key) == []
+    for root in (running, tmp_path):
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        key_files = [p for p in files if "-keys.sqlite" in p.name]
+        assert key_files and len(files) > len(key_files)
+        # Both scans find a key that was not erased: they would find an erased one too.
+        assert brute_force(key_files, settings.master_key, kept.su.user_id, kept_sealed[0])
+        assert copies(files, kept_key)
+        # The key store's files, tried at every offset as a raw or a wrapped key:
+        for sealed in gone_sealed:
+            assert brute_force(key_files, settings.master_key, gone.su.user_id, sealed) == []
+        # Every file Tandem wrote (event store, views, key store, their -wal/-shm files):
+        assert copies(files, gone_key) == []
     reopened = KeyStore(settings)
     assert [reopened.reveal(gone.su.user_id, s) for s in gone_sealed] == [None] * len(gone_sealed)
     reopened.close()
