@@ -84,7 +84,7 @@ DONE = {
     "1": "Done.",
     "password": "New password set and their sessions ended. Give it to them in person; they can change it under My account.",
     "deactivated": "Account deactivated: it can no longer log in, and its sessions have ended.",
-    "erased": "Erased: their key is destroyed, so their answers and worksheet items can no longer be read by anyone.",
+    "erased": "Erased: their key is destroyed, so their name, answers, worksheet items and chart values can no longer be read by anyone.",
 }
 
 
