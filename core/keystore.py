@@ -15,6 +15,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -80,11 +81,21 @@ class KeyStore:
 
     def reveal(self, su_id: UUID, sealed: dict) -> str | None:
         """The plain text, or None when the person's key has been erased."""
+        return self.opener(su_id)(sealed)
+
+    def opener(self, su_id: UUID) -> Callable[[dict], str | None]:
+        """Reveals many of one person's sealed values with one read of their key (for one
+        request: kept no longer, so that an erasure still takes effect at once)."""
         key = self.key(su_id)
-        if key is None:
-            return None
-        nonce, ciphertext = base64.b64decode(sealed["n"]), base64.b64decode(sealed["c"])
-        return AESGCM(key).decrypt(nonce, ciphertext, su_id.bytes).decode()
+        aead = AESGCM(key) if key is not None else None
+
+        def open_(sealed: dict) -> str | None:
+            if aead is None:
+                return None
+            nonce, ciphertext = base64.b64decode(sealed["n"]), base64.b64decode(sealed["c"])
+            return aead.decrypt(nonce, ciphertext, su_id.bytes).decode()
+
+        return open_
 
     def name(self, user_id: UUID, stored: str | dict) -> str:
         """A person's display name, as every page shows it: sealed names are revealed with their
