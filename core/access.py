@@ -55,8 +55,12 @@ class SessionAccess:
 
 
 def link_active(find: Find, worker_id: UUID, su_id: UUID) -> bool:
+    """An active link to someone not erased: an erased person is nobody's to look at."""
     link = find(A.link_id(worker_id, su_id))
-    return bool(link is not None and link.active)
+    if link is None or not link.active:
+        return False
+    su = find(su_id)
+    return not (isinstance(su, A.Account) and su.erased)
 
 
 def session_access(find: Find, user_id: UUID, session_id: UUID) -> SessionAccess:

@@ -77,12 +77,12 @@ def secret_hash(secret: str) -> str:
 class Account(Aggregate):
     class Registered(Aggregate.Created):
         username: str
-        display_name: str
+        display_name: str | dict  # sealed with the person's key (plain in older events)
         role: str
         password_hash: str
         pseudonym: str
 
-    def __init__(self, username: str, display_name: str, role: str, password_hash: str, pseudonym: str):
+    def __init__(self, username: str, display_name: str | dict, role: str, password_hash: str, pseudonym: str):
         self.username = username
         self.display_name = display_name
         self.role = role
@@ -160,7 +160,7 @@ class Account(Aggregate):
             account.active = False
 
     class Erased(Aggregate.Event):
-        """The person's key was destroyed: their free text is unreadable everywhere."""
+        """The person's key was destroyed: their name, text and values are unreadable everywhere."""
 
         by: UUID
 
@@ -242,7 +242,7 @@ class Journey(Aggregate):
 
         class_version = 2
         tracker_id: str
-        values: dict  # measure id -> number
+        values: dict  # sealed JSON of {measure id: number} (plain in older events)
         for_date: str  # the day the point is about, YYYY-MM-DD
 
         @staticmethod

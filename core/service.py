@@ -12,6 +12,7 @@ writer against the same view the write is built on.
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 import uuid
 from collections.abc import Callable
@@ -46,7 +47,13 @@ from core.writer import GroupCommitWriter, WriteContext
 
 _hasher = PasswordHasher()
 RESET_LINK_LIFETIME = timedelta(hours=24)
-SEALED_FIELDS = {"AnswerSaved": "answer", "WorksheetItemAdded": "text", "WorksheetItemChanged": "text"}
+# Personal data, sealed with the SU's key (tracker values as JSON text).
+SEALED_FIELDS = {
+    "AnswerSaved": "answer",
+    "WorksheetItemAdded": "text",
+    "WorksheetItemChanged": "text",
+    "ChartPointRecorded": "values",
+}
 
 
 def now() -> datetime:
@@ -136,7 +143,8 @@ class Tandem:
             fields = dict(payload)
             sealed = SEALED_FIELDS.get(command.type)
             if sealed:
-                fields[sealed] = self.keys.seal(su_id, fields[sealed])
+                value = fields[sealed]
+                fields[sealed] = self.keys.seal(su_id, value if isinstance(value, str) else json.dumps(value))
             jid = A.journey_id(su_id)
             cls = getattr(A.Journey, command.type)
             return [
@@ -256,13 +264,14 @@ class Tandem:
         pw_hash = _hasher.hash(password)
 
         def build(ctx: WriteContext) -> list[Any]:
-            if ctx.get(A.account_id(username)) is not None:
+            uid = A.account_id(username)
+            if ctx.get(uid) is not None:
                 raise Conflict("that username is taken", "username")
             account = A.Account._create(
                 A.Account.Registered,
-                id=A.account_id(username),
+                id=uid,
                 username=username.strip(),
-                display_name=display_name.strip()[:100],
+                display_name=self.keys.seal(uid, display_name.strip()[:100]),
                 role=role,
                 password_hash=pw_hash,
                 pseudonym="P-" + secrets.token_hex(4),
@@ -524,6 +533,14 @@ class Tandem:
 
     def reveal(self, su_id: UUID, sealed: dict) -> str | None:
         return self.keys.reveal(su_id, sealed)
+
+    def reveal_values(self, su_id: UUID, stored: dict) -> dict[str, float] | None:
+        """A chart point's values (sealed, or plain from before they were); None once erased."""
+        return self.keys.values(su_id, stored)
+
+    def display_name(self, account: A.Account) -> str:
+        """The one way a person's name is read for display ("an erased account" once erased)."""
+        return self.keys.name(account.id, account.display_name)
 
     # ------------------------------------------------------------ reading
 

@@ -85,7 +85,7 @@ async def admin_page(request: Request, actor: Actor) -> Response:
 DONE = {
     "1": "Done.",
     "deactivated": "Account deactivated: it can no longer log in, and its sessions have ended.",
-    "erased": "Erased: their key is destroyed, so their answers and worksheet items can no longer be read by anyone.",
+    "erased": "Erased: their key is destroyed, so their name, answers, worksheet items and chart values can no longer be read by anyone.",
 }
 
 

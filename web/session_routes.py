@@ -192,8 +192,13 @@ async def set_password_form(request: Request, _: Actor | None) -> Response:
 
 @guarded(roles=None)
 async def api_session(request: Request, actor: Actor | None) -> Response:
-    me = request.app.state.tandem.account(actor.user_id) if actor else None
-    user = {"id": str(me.id), "username": me.username, "display_name": me.display_name, "role": me.role} if me else None
+    tandem = request.app.state.tandem
+    me = tandem.account(actor.user_id) if actor else None
+    user = (
+        {"id": str(me.id), "username": me.username, "display_name": tandem.display_name(me), "role": me.role}
+        if me
+        else None
+    )
     return JSONResponse({"user": user, "csrf": csrf.token(request)})
 
 
