@@ -5,6 +5,7 @@ TANDEM_REDIS_URL     redis://127.0.0.1:6379/0 to fan out between server processe
 TANDEM_VAR_DIR       where the embedded store, keys and screenshots live (default ./var)
 TANDEM_SECRET_KEY    signs session cookies (default: generated once into var/secret.key)
 TANDEM_MASTER_KEY    wraps the per-person keys (default: generated once into var/master.key)
+TANDEM_AUDIT_KEY     Ed25519 seed (64 hex) signing audit-chain checkpoints (default: generated once into var/audit.key)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Settings:
     var_dir: Path
     secret_key: str
     master_key: bytes
+    audit_key: str = ""  # hex seed of the checkpoint-signing key (core/audit.py)
 
     @property
     def backend(self) -> str:
@@ -91,4 +93,5 @@ def load(**overrides: str) -> Settings:
         var_dir=var_dir,
         secret_key=secret,
         master_key=bytes.fromhex(master_hex),
+        audit_key=env.get("TANDEM_AUDIT_KEY") or _key_file(var_dir, "audit.key", 32),
     )
