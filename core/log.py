@@ -79,4 +79,5 @@ def open_log(settings: Settings) -> EventLog:
             log = EventLog(env=settings.eventsourcing_env())
     if settings.audit_key:
         log.recorder.signer = signing_key(settings.audit_key)
+    log.recorder.seal_history()
     return log

@@ -19,7 +19,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
-from core.audit import GENESIS, Checkpoint, Row, chain, checkpoint_due, sign
+from core.audit import GENESIS, WINDOW, Checkpoint, Row, chain, checkpoint_due, sign
 
 
 class Receipt(NamedTuple):
@@ -44,12 +44,11 @@ class _Sealing:
     sealing: bool = True
     signer: Ed25519PrivateKey | None = None
 
-    def _links_for(
-        self, last: tuple[int, bytes] | None, backlog: Sequence[Row], rows: Sequence[Row]
-    ) -> tuple[list[tuple[int, bytes]], Checkpoint | None]:
-        """The links for `backlog` (events stored without links) and then `rows`, and a
-        checkpoint if these positions cross a checkpoint boundary."""
-        links = chain(last[1] if last else GENESIS, [*backlog, *rows])
+    def _links_for(self, prev: bytes, rows: Sequence[Row]) -> tuple[list[tuple[int, bytes]], Checkpoint | None]:
+        """The links for `rows` following `prev`, and a checkpoint if their positions
+        cross a checkpoint boundary. An event stored without a link (behind Tandem's
+        back) is never linked later: it stays outside the chain, for verify to name."""
+        links = chain(prev, rows)
         due = self.signer is not None and checkpoint_due(links[0][0], links[-1][0])
         return links, sign(self.signer, *links[-1]) if due else None  # type: ignore[arg-type]
 
@@ -110,20 +109,34 @@ class SQLiteRecorder(_Sealing, SQLiteApplicationRecorder):
         return ids
 
     def _seal(self, c: Any, rows: Sequence[Row]) -> None:
-        c.execute("SELECT position, link FROM tandem_chain ORDER BY position DESC LIMIT 1")
+        c.execute("SELECT link FROM tandem_chain ORDER BY position DESC LIMIT 1")
         last = c.fetchone()
-        backlog: list[Row] = []
-        if (last[0] if last else 0) < rows[0].position - 1:
-            c.execute(
-                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
-                "WHERE rowid > ? AND rowid < ? ORDER BY rowid",
-                (last[0] if last else 0, rows[0].position),
-            )
-            backlog = [_row(r) for r in c.fetchall()]
-        links, checkpoint = self._links_for(last and (last[0], bytes(last[1])), backlog, rows)
+        links, checkpoint = self._links_for(bytes(last[0]) if last else GENESIS, rows)
         c.executemany("INSERT INTO tandem_chain VALUES (?, ?)", links)
         if checkpoint is not None:
             c.execute("INSERT INTO tandem_checkpoints VALUES (?, ?, ?, ?)", checkpoint)
+
+    def seal_history(self) -> int:
+        """Link the events of a store written before it had a chain: only while there are
+        neither links nor checkpoints, so nothing stored behind Tandem's back is ever linked."""
+        sealed, prev = 0, GENESIS
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("SELECT EXISTS (SELECT 1 FROM tandem_chain) OR EXISTS (SELECT 1 FROM tandem_checkpoints)")
+            if c.fetchone()[0]:
+                return 0
+            c.execute(f"SELECT IFNULL(MAX(rowid), 0) FROM {self.events_table_name}")
+            end = c.fetchone()[0]
+            for after in range(0, end, WINDOW):
+                c.execute(
+                    f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                    "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+                    (after, after + WINDOW),
+                )
+                links = chain(prev, [_row(r) for r in c.fetchall()])
+                if links:
+                    c.executemany("INSERT INTO tandem_chain VALUES (?, ?)", links)
+                    prev, sealed = links[-1][1], sealed + len(links)
+        return sealed
 
     # -- the audit chain, read back (core.audit.ChainStore)
 
@@ -272,23 +285,44 @@ class PostgresRecorder(_Sealing, PostgresApplicationRecorder):
 
     def _seal(self, c: Any, rows: Sequence[Row]) -> None:
         chain_table = self._table("_chain")
-        c.execute(SQL("SELECT position, link FROM {} ORDER BY position DESC LIMIT 1").format(chain_table))
-        found = c.fetchone()
-        last = (found["position"], bytes(found["link"])) if found else None
-        backlog: list[Row] = []
-        if (last[0] if last else 0) < rows[0].position - 1:
-            c.execute(
-                SQL(
-                    "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
-                    "WHERE notification_id > %s AND notification_id < %s ORDER BY notification_id"
-                ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
-                (last[0] if last else 0, rows[0].position),
-            )
-            backlog = [_row(list(r.values())) for r in c.fetchall()]
-        links, checkpoint = self._links_for(last, backlog, rows)
+        c.execute(SQL("SELECT link FROM {} ORDER BY position DESC LIMIT 1").format(chain_table))
+        last = c.fetchone()
+        links, checkpoint = self._links_for(bytes(last["link"]) if last else GENESIS, rows)
         c.executemany(SQL("INSERT INTO {} VALUES (%s, %s)").format(chain_table), links)
         if checkpoint is not None:
             c.execute(SQL("INSERT INTO {} VALUES (%s, %s, %s, %s)").format(self._table("_checkpoints")), checkpoint)
+
+    def seal_history(self) -> int:
+        """Link the events of a store written before it had a chain: only while there are
+        neither links nor checkpoints, so nothing stored behind Tandem's back is ever linked."""
+        if self.last_link()[0] or self.select_checkpoints():
+            return 0  # the usual case, answered without taking the table lock
+        events = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        sealed, prev = 0, GENESIS
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as c:
+            self._lock_table(c)  # no writer may append while the history is being linked
+            c.execute(
+                SQL("SELECT EXISTS (SELECT 1 FROM {}) OR EXISTS (SELECT 1 FROM {}) AS e").format(
+                    self._table("_chain"), self._table("_checkpoints")
+                )
+            )
+            if c.fetchone()["e"]:
+                return 0
+            c.execute(SQL("SELECT COALESCE(MAX(notification_id), 0) AS m FROM {}").format(events))
+            end = c.fetchone()["m"]
+            for after in range(0, end, WINDOW):
+                c.execute(
+                    SQL(
+                        "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+                        "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id"
+                    ).format(events),
+                    (after, after + WINDOW),
+                )
+                links = chain(prev, [_row(list(r.values())) for r in c.fetchall()])
+                if links:
+                    c.executemany(SQL("INSERT INTO {} VALUES (%s, %s)").format(self._table("_chain")), links)
+                    prev, sealed = links[-1][1], sealed + len(links)
+        return sealed
 
     # -- the audit chain, read back (core.audit.ChainStore)
 

@@ -155,7 +155,7 @@ def test_a_reordered_pair_is_named(tandem, story, store_settings, cli, capsys):
     assert f"BROKEN at position {first} " in out
 
 
-def test_a_row_added_behind_tandems_back_is_named(tandem, story, store_settings, cli, capsys):
+def test_a_row_added_behind_tandems_back_is_named_and_never_linked_later(tandem, story, store_settings, cli, capsys):
     [(oid, _, topic, state)] = sql(
         store_settings,
         "SELECT originator_id, originator_version, topic, state FROM {events} WHERE {pos} = ?",
@@ -166,9 +166,29 @@ def test_a_row_added_behind_tandems_back_is_named(tandem, story, store_settings,
         "INSERT INTO {events} (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",
         (oid, 999, topic, state),
     )
+    added = tandem.head()
+    # Tandem writes on afterwards: its commit must not take the added row into the chain.
+    olu = Actor(tandem.register("olu", "Olu", "service_user", "pw-123456"), "service_user")
+    tandem.record_blocking(olu, Command("TopicOpened", {"topic_id": "me"}, "after-0001"))
     code, out = cli("audit", "verify", capsys=capsys)
     assert code == 1
-    assert f"position {tandem.head()}: this event has no chain link" in out
+    assert f"BROKEN at position {added} " in out
+    assert f"position {added}: this event has no chain link" in out
+
+
+def test_a_store_from_before_the_chain_is_linked_once_when_opened(store_settings, cli, capsys):
+    from core.log import open_log
+
+    older = Tandem(store_settings)
+    older.log.recorder.sealing = False  # as the code before the chain wrote
+    su = older.register("sam", "Sam", "service_user", "correct horse")
+    older.record_blocking(Actor(su, "service_user"), Command("TopicOpened", {"topic_id": "me"}, "before-0001"))
+    older.close()
+    assert sql(store_settings, "SELECT COUNT(*) FROM {chain}") == [(0,)]
+    open_log(store_settings).close()
+    code, out = cli("audit", "verify", capsys=capsys)
+    assert code == 0, out
+    assert "intact up to position 5," in out
 
 
 def test_checkpoints_are_signed_in_the_write_transaction_and_verified(tandem, store_settings, cli, capsys, monkeypatch):
@@ -259,7 +279,7 @@ def test_verify_at_a_noted_head_proves_which_data_was_used(tandem, story, store_
         (["--public-key", "12"], "a public key is 64 hex characters"),
     ],
 )
-def test_bad_arguments_are_refused_with_exit_2_and_change_nothing(tandem, story, cli, capsys, args, message):
+def test_bad_arguments_are_refused_with_exit_2_and_change_nothing(tandem, cli, capsys, args, message):
     before = tandem.log.recorder.select_checkpoints(), tandem.head()
     code = tandem_cli(["audit", "verify", *args])
     assert code == 2
