@@ -8,6 +8,7 @@ events/s, p50/p99 acknowledgement latency and the ratio to the plain save.
     .venv/bin/python bench/append.py                 # SQLite and PostgreSQL
     .venv/bin/python bench/append.py --store sqlite --count 20000
     .venv/bin/python bench/append.py --parts          # also each side of the 100-writer run alone
+    .venv/bin/python bench/append.py --unsealed       # also each group-commit run without audit-chain links
 """
 
 from __future__ import annotations
@@ -85,9 +86,12 @@ def plain(store: str, tmp: Path, count: int) -> tuple[float, list[float]]:
     return count / elapsed, lat
 
 
-async def grouped(store: str, tmp: Path, count: int, writers: int) -> tuple[float, list[float], float]:
+async def grouped(
+    store: str, tmp: Path, count: int, writers: int, sealed: bool = True
+) -> tuple[float, list[float], float]:
     s = fresh_settings(store, tmp)
     tandem = Tandem(s)
+    tandem.log.recorder.sealing = sealed  # off only here, to measure what the chain's links cost
     actors = [
         Actor(tandem.register(f"su{i}", f"SU {i}", "service_user", "bench-password"), "service_user")
         for i in range(writers)
@@ -187,6 +191,11 @@ def main() -> None:
         action="store_true",
         help="also time the writer's side and the callers' side of the 100-writer run apart",
     )
+    parser.add_argument(
+        "--unsealed",
+        action="store_true",
+        help="also run each group-commit configuration with the audit chain's links off (sealed / unsealed ratio)",
+    )
     args = parser.parse_args()
     stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -204,6 +213,13 @@ def main() -> None:
                     f"{store:<9}{f'group, {n} writers':<22}{rate:>10.0f}{percentile(lat, 50) * 1e3:>9.2f}{percentile(lat, 99) * 1e3:>9.2f}{rate / base:>9.1f}{batch:>8.1f}",
                     flush=True,
                 )
+                if args.unsealed:
+                    off, lat, batch = asyncio.run(grouped(store, tmp, args.count, n, sealed=False))
+                    print(
+                        f"{store:<9}{'  same, unsealed':<22}{off:>10.0f}{percentile(lat, 50) * 1e3:>9.2f}{percentile(lat, 99) * 1e3:>9.2f}{off / base:>9.1f}{batch:>8.1f}"
+                        f"   sealed/unsealed {rate / off:.2f}",
+                        flush=True,
+                    )
             if args.parts:
                 rate = writer_only(store, tmp, args.count)
                 print(f"{store:<9}{'writer side only':<22}{rate:>10.0f}{'':>9}{'':>9}{rate / base:>9.1f}", flush=True)

@@ -49,7 +49,10 @@ class Checkpoint(NamedTuple):
 
 
 def _id_bytes(originator_id: UUID | str) -> bytes:
-    return originator_id.bytes if isinstance(originator_id, UUID) else UUID(originator_id).bytes
+    if isinstance(originator_id, UUID):
+        return originator_id.bytes
+    # SQLite stores ids as 32 hex digits; fromhex is far cheaper than parsing a UUID.
+    return bytes.fromhex(originator_id) if len(originator_id) == 32 else UUID(originator_id).bytes
 
 
 def link(prev: bytes, row: Row) -> bytes:

@@ -53,6 +53,10 @@ class _Sealing:
         return links, sign(self.signer, *links[-1]) if due else None  # type: ignore[arg-type]
 
 
+def _as_row(_cursor: Any, r: tuple) -> Row:
+    return Row(*r)
+
+
 def _row(r: Any) -> Row:
     return Row(r[0], r[1], r[2], r[3], bytes(r[4]))
 
@@ -150,17 +154,19 @@ class SQLiteRecorder(_Sealing, SQLiteApplicationRecorder):
 
     def select_rows(self, after: int, upto: int) -> list[Row]:
         with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = _as_row  # straight into rows: verify reads a million of them
             c.execute(
                 f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
                 "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
                 (after, upto),
             )
-            return [_row(r) for r in c.fetchall()]
+            return c.fetchall()
 
     def select_links(self, after: int, upto: int) -> list[tuple[int, bytes]]:
         with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None
             c.execute("SELECT position, link FROM tandem_chain WHERE position > ? AND position <= ?", (after, upto))
-            return [(r[0], bytes(r[1])) for r in c.fetchall()]
+            return c.fetchall()
 
     def last_link(self) -> tuple[int, bytes]:
         with self.datastore.transaction(commit=False) as c:
