@@ -196,6 +196,9 @@ def main() -> None:
         action="store_true",
         help="also run each group-commit configuration with the audit chain's links off (sealed / unsealed ratio)",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --unsealed: this many sealed and unsealed runs each, medians"
+    )
     args = parser.parse_args()
     stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -220,6 +223,19 @@ def main() -> None:
                         f"   sealed/unsealed {rate / off:.2f}",
                         flush=True,
                     )
+                    if args.rounds > 1:
+                        on_rates, off_rates = [rate], [off]
+                        for r in range(1, args.rounds):
+                            # Alternate which goes first, so a change in the machine's load hits both alike.
+                            for sealed in (False, True) if r % 2 else (True, False):
+                                got = asyncio.run(grouped(store, tmp, args.count, n, sealed=sealed))[0]
+                                (on_rates if sealed else off_rates).append(got)
+                        on, off = statistics.median(on_rates), statistics.median(off_rates)
+                        print(
+                            f"{store:<9}{f'  median of {args.rounds}':<22}sealed {on:.0f}, unsealed {off:.0f}, "
+                            f"sealed/unsealed {on / off:.2f}",
+                            flush=True,
+                        )
             if args.parts:
                 rate = writer_only(store, tmp, args.count)
                 print(f"{store:<9}{'writer side only':<22}{rate:>10.0f}{'':>9}{'':>9}{rate / base:>9.1f}", flush=True)

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 GENESIS = bytes(32)  # the "previous link" of the first event
 CHECKPOINT_EVERY = 10_000
 WINDOW = 20_000  # positions read per query while verifying
-_HEADER = struct.Struct(">Q16sQI")
+_HEADER = struct.Struct(">Q16sQ")
 _SIGNED = b"tandem audit checkpoint v1\n"
 
 
@@ -48,19 +48,39 @@ class Checkpoint(NamedTuple):
     created_at: str
 
 
+_ids: dict[UUID | str, bytes] = {}
+_topics: dict[str, bytes] = {}
+
+
 def _id_bytes(originator_id: UUID | str) -> bytes:
-    if isinstance(originator_id, UUID):
-        return originator_id.bytes
-    # SQLite stores ids as 32 hex digits; fromhex is far cheaper than parsing a UUID.
-    return bytes.fromhex(originator_id) if len(originator_id) == 32 else UUID(originator_id).bytes
+    """16 bytes for a stream id (a UUID, or SQLite's 32 hex digits), remembered: a log has
+    few streams and many events, and verify hashes a million of them."""
+    found = _ids.get(originator_id)
+    if found is None:
+        if isinstance(originator_id, UUID):
+            found = originator_id.bytes
+        else:
+            found = bytes.fromhex(originator_id) if len(originator_id) == 32 else UUID(originator_id).bytes
+        if len(_ids) > 100_000:
+            _ids.clear()
+        _ids[originator_id] = found
+    return found
+
+
+def _topic_bytes(topic: str) -> bytes:
+    found = _topics.get(topic)
+    if found is None:
+        encoded = topic.encode()
+        found = _topics[topic] = struct.pack(">I", len(encoded)) + encoded
+    return found
 
 
 def link(prev: bytes, row: Row) -> bytes:
     """The link of `row`, following `prev`. Fixed-width fields, then the length-prefixed
     topic, then the state, so no two different rows encode to the same input."""
-    topic = row.topic.encode()
-    header = _HEADER.pack(row.position, _id_bytes(row.originator_id), row.originator_version, len(topic))
-    return hashlib.sha256(b"".join((prev, header, topic, row.state))).digest()
+    position, originator_id, version, topic, state = row
+    header = _HEADER.pack(position, _id_bytes(originator_id), version)
+    return hashlib.sha256(b"".join((prev, header, _topic_bytes(topic), state))).digest()
 
 
 def chain(prev: bytes, rows: Iterable[Row]) -> list[tuple[int, bytes]]:
@@ -68,7 +88,7 @@ def chain(prev: bytes, rows: Iterable[Row]) -> list[tuple[int, bytes]]:
     links = []
     for row in rows:
         prev = link(prev, row)
-        links.append((row.position, prev))
+        links.append((row[0], prev))
     return links
 
 
@@ -160,7 +180,7 @@ def _merged(store: ChainStore, upto: int) -> Iterator[tuple[int, Row | None, byt
     after = 0
     while after < upto:
         top = min(upto, after + WINDOW)
-        rows = {r.position: r for r in store.select_rows(after, top)}
+        rows = {r[0]: r for r in store.select_rows(after, top)}
         links = dict(store.select_links(after, top))
         for position in sorted(rows.keys() | links.keys()):
             yield position, rows.get(position), links.get(position)
