@@ -230,6 +230,10 @@ def main() -> None:
                             for sealed in (False, True) if r % 2 else (True, False):
                                 got = asyncio.run(grouped(store, tmp, args.count, n, sealed=sealed))[0]
                                 (on_rates if sealed else off_rates).append(got)
+                                print(
+                                    f"{store:<9}{f'  round {r + 1}':<22}{got:>10.0f}  {'sealed' if sealed else 'unsealed'}",
+                                    flush=True,
+                                )
                         on, off = statistics.median(on_rates), statistics.median(off_rates)
                         print(
                             f"{store:<9}{f'  median of {args.rounds}':<22}sealed {on:.0f}, unsealed {off:.0f}, "
