@@ -8,6 +8,7 @@ events/s, p50/p99 acknowledgement latency and the ratio to the plain save.
     .venv/bin/python bench/append.py                 # SQLite and PostgreSQL
     .venv/bin/python bench/append.py --store sqlite --count 20000
     .venv/bin/python bench/append.py --parts          # also each side of the 100-writer run alone
+    .venv/bin/python bench/append.py --unsealed       # also each group-commit run without audit-chain links
 """
 
 from __future__ import annotations
@@ -85,9 +86,30 @@ def plain(store: str, tmp: Path, count: int) -> tuple[float, list[float]]:
     return count / elapsed, lat
 
 
-async def grouped(store: str, tmp: Path, count: int, writers: int) -> tuple[float, list[float], float]:
+last_sealing_share = 0.0  # of the last grouped() run's wall time, spent computing and inserting links
+
+
+def _time_sealing(recorder: object) -> list[float]:
+    """Wrap the recorder's sealing with a clock (disk time at commit is not included)."""
+    spent = [0.0]
+    seal = recorder._seal  # type: ignore[attr-defined]
+
+    def timed(c: object, rows: object) -> None:
+        t = time.perf_counter()
+        seal(c, rows)
+        spent[0] += time.perf_counter() - t
+
+    recorder._seal = timed  # type: ignore[attr-defined]
+    return spent
+
+
+async def grouped(
+    store: str, tmp: Path, count: int, writers: int, sealed: bool = True
+) -> tuple[float, list[float], float]:
     s = fresh_settings(store, tmp)
     tandem = Tandem(s)
+    tandem.log.recorder.sealing = sealed  # off only here, to measure what the chain's links cost
+    sealing_time = _time_sealing(tandem.log.recorder)
     actors = [
         Actor(tandem.register(f"su{i}", f"SU {i}", "service_user", "bench-password"), "service_user")
         for i in range(writers)
@@ -95,6 +117,7 @@ async def grouped(store: str, tmp: Path, count: int, writers: int) -> tuple[floa
     per_writer = count // writers
     lat: list[float] = []
     batches0 = tandem.writer.batches
+    sealed_before = sealing_time[0]
 
     async def writer(actor: Actor) -> None:
         for i in range(per_writer):
@@ -111,6 +134,8 @@ async def grouped(store: str, tmp: Path, count: int, writers: int) -> tuple[floa
     await asyncio.gather(*(writer(a) for a in actors))
     elapsed = time.perf_counter() - t0
     mean_batch = len(lat) / max(1, tandem.writer.batches - batches0)
+    global last_sealing_share
+    last_sealing_share = (sealing_time[0] - sealed_before) / elapsed
     tandem.close()
     drop(s)
     return len(lat) / elapsed, lat, mean_batch
@@ -187,6 +212,14 @@ def main() -> None:
         action="store_true",
         help="also time the writer's side and the callers' side of the 100-writer run apart",
     )
+    parser.add_argument(
+        "--unsealed",
+        action="store_true",
+        help="also run each group-commit configuration with the audit chain's links off (sealed / unsealed ratio)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --unsealed: this many sealed and unsealed runs each, medians"
+    )
     args = parser.parse_args()
     stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -201,9 +234,34 @@ def main() -> None:
             for n in (int(w) for w in args.writers.split(",")):
                 rate, lat, batch = asyncio.run(grouped(store, tmp, args.count, n))
                 print(
-                    f"{store:<9}{f'group, {n} writers':<22}{rate:>10.0f}{percentile(lat, 50) * 1e3:>9.2f}{percentile(lat, 99) * 1e3:>9.2f}{rate / base:>9.1f}{batch:>8.1f}",
+                    f"{store:<9}{f'group, {n} writers':<22}{rate:>10.0f}{percentile(lat, 50) * 1e3:>9.2f}{percentile(lat, 99) * 1e3:>9.2f}{rate / base:>9.1f}{batch:>8.1f}"
+                    + (f"   sealing {last_sealing_share:.1%} of the time" if args.unsealed else ""),
                     flush=True,
                 )
+                if args.unsealed:
+                    off, lat, batch = asyncio.run(grouped(store, tmp, args.count, n, sealed=False))
+                    print(
+                        f"{store:<9}{'  same, unsealed':<22}{off:>10.0f}{percentile(lat, 50) * 1e3:>9.2f}{percentile(lat, 99) * 1e3:>9.2f}{off / base:>9.1f}{batch:>8.1f}"
+                        f"   sealed/unsealed {rate / off:.2f}",
+                        flush=True,
+                    )
+                    if args.rounds > 1:
+                        on_rates, off_rates = [rate], [off]
+                        for r in range(1, args.rounds):
+                            # Alternate which goes first, so a change in the machine's load hits both alike.
+                            for sealed in (False, True) if r % 2 else (True, False):
+                                got = asyncio.run(grouped(store, tmp, args.count, n, sealed=sealed))[0]
+                                (on_rates if sealed else off_rates).append(got)
+                                print(
+                                    f"{store:<9}{f'  round {r + 1}':<22}{got:>10.0f}  {'sealed' if sealed else 'unsealed'}",
+                                    flush=True,
+                                )
+                        on, off = statistics.median(on_rates), statistics.median(off_rates)
+                        print(
+                            f"{store:<9}{f'  median of {args.rounds}':<22}sealed {on:.0f}, unsealed {off:.0f}, "
+                            f"sealed/unsealed {on / off:.2f}",
+                            flush=True,
+                        )
             if args.parts:
                 rate = writer_only(store, tmp, args.count)
                 print(f"{store:<9}{'writer side only':<22}{rate:>10.0f}{'':>9}{'':>9}{rate / base:>9.1f}", flush=True)

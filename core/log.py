@@ -15,6 +15,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.utils import get_topic
 
+from core.audit import signing_key
 from core.settings import Settings
 
 
@@ -76,8 +77,13 @@ def pg_setup_lock(url: str) -> Iterator[Any]:
 def open_log(settings: Settings) -> EventLog:
     """The event log for these settings, creating the PostgreSQL schema and tables if needed."""
     if settings.backend != "postgres":
-        return EventLog(env=settings.eventsourcing_env())
-    with pg_setup_lock(settings.database_url) as conn:
-        if settings.postgres_schema != "public":
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.postgres_schema}"')
-        return EventLog(env=settings.eventsourcing_env())
+        log = EventLog(env=settings.eventsourcing_env())
+    else:
+        with pg_setup_lock(settings.database_url) as conn:
+            if settings.postgres_schema != "public":
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.postgres_schema}"')
+            log = EventLog(env=settings.eventsourcing_env())
+    if settings.audit_key:
+        log.recorder.signer = signing_key(settings.audit_key)
+    log.recorder.seal_history()
+    return log

@@ -1,4 +1,4 @@
-"""The library's recorders, plus a receipts table written in the same transaction.
+"""The library's recorders, plus receipts and audit-chain links written in the same transaction.
 
 A receipt maps (actor, client event id) to the event it produced. Because it is
 inserted in the very transaction that stores the event, a retry after a crash
@@ -6,7 +6,9 @@ finds either both or neither: idempotency without a window.
 
 A session index, written the same way, maps a joint session to the positions of the
 journey events done in it, so a reconnecting device reads that session's events alone
-(its own events are the session aggregate's: found by originator id).
+(its own events are the session aggregate's: found by originator id). The chain links
+(core/audit.py) are computed from the very bytes being stored, in position order,
+under the same write lock, so the chain's order is the log's order.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
+
+from core.audit import GENESIS, WINDOW, Checkpoint, Row, chain, checkpoint_due, sign
 
 
 class Receipt(NamedTuple):
@@ -43,7 +48,27 @@ class Ack(NamedTuple):
     event_id: str
 
 
-class SQLiteRecorder(SQLiteApplicationRecorder):
+class _Sealing:
+    """Settings shared by both recorders: whether to write chain links (off only in
+    bench/append.py, to measure what they cost) and the key that signs checkpoints."""
+
+    sealing: bool = True
+    signer: Ed25519PrivateKey | None = None
+
+    def _links_for(self, prev: bytes, rows: Sequence[Row]) -> tuple[list[tuple[int, bytes]], Checkpoint | None]:
+        """The links for `rows` following `prev`, and a checkpoint if their positions
+        cross a checkpoint boundary. An event stored without a link (behind Tandem's
+        back) is never linked later: it stays outside the chain, for verify to name."""
+        links = chain(prev, rows)
+        due = self.signer is not None and checkpoint_due(links[0][0], links[-1][0])
+        return links, sign(self.signer, *links[-1]) if due else None  # type: ignore[arg-type]
+
+
+def _row(r: Any) -> Row:
+    return Row(r[0], r[1], r[2], r[3], bytes(r[4]))
+
+
+class SQLiteRecorder(_Sealing, SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
@@ -54,6 +79,9 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS tandem_session_events ("
             "session_id TEXT, notification_id INTEGER, "
             "PRIMARY KEY (session_id, notification_id)) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS tandem_chain (position INTEGER PRIMARY KEY, link BLOB NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS tandem_checkpoints ("
+            "position INTEGER PRIMARY KEY, head BLOB NOT NULL, signature BLOB NOT NULL, created_at TEXT NOT NULL)",
         ]
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -89,6 +117,14 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
             c.executemany(
                 "INSERT INTO tandem_session_events VALUES (?, ?)", [(m.session_id.hex, ids[m.index]) for m in marks]
             )
+        if self.sealing:
+            self._seal(
+                c,
+                [
+                    Row(i, s.originator_id, s.originator_version, s.topic, s.state)
+                    for i, s in zip(ids, stored_events, strict=True)
+                ],
+            )
         return ids
 
     def select_session(self, session_id: UUID, after: int, upto: int, limit: int) -> list[Notification]:
@@ -105,6 +141,77 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
                 (session_id.hex, after, upto, session_id.hex, after, upto, limit),
             )
             return [Notification(UUID(row[1]), row[2], row[3], row[4], id=row[0]) for row in c.fetchall()]
+
+    def _seal(self, c: Any, rows: Sequence[Row]) -> None:
+        c.execute("SELECT link FROM tandem_chain ORDER BY position DESC LIMIT 1")
+        last = c.fetchone()
+        links, checkpoint = self._links_for(bytes(last[0]) if last else GENESIS, rows)
+        c.executemany("INSERT INTO tandem_chain VALUES (?, ?)", links)
+        if checkpoint is not None:
+            c.execute("INSERT INTO tandem_checkpoints VALUES (?, ?, ?, ?)", checkpoint)
+
+    def seal_history(self) -> int:
+        """Link the events of a store written before it had a chain: only while there are
+        neither links nor checkpoints, so nothing stored behind Tandem's back is ever linked."""
+        sealed, prev = 0, GENESIS
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("SELECT EXISTS (SELECT 1 FROM tandem_chain) OR EXISTS (SELECT 1 FROM tandem_checkpoints)")
+            if c.fetchone()[0]:
+                return 0
+            c.execute(f"SELECT IFNULL(MAX(rowid), 0) FROM {self.events_table_name}")
+            end = c.fetchone()[0]
+            for after in range(0, end, WINDOW):
+                c.execute(
+                    f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                    "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+                    (after, after + WINDOW),
+                )
+                links = chain(prev, [_row(r) for r in c.fetchall()])
+                if links:
+                    c.executemany("INSERT INTO tandem_chain VALUES (?, ?)", links)
+                    prev, sealed = links[-1][1], sealed + len(links)
+        return sealed
+
+    # -- the audit chain, read back (core.audit.ChainStore)
+
+    def chain_end(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT MAX((SELECT IFNULL(MAX(rowid), 0) FROM {self.events_table_name}), "
+                "(SELECT IFNULL(MAX(position), 0) FROM tandem_chain))"
+            )
+            return int(c.fetchone()[0])
+
+    def select_rows(self, after: int, upto: int) -> list[Row]:
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples in Row's order: verify reads a million of them
+            c.execute(
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+                (after, upto),
+            )
+            return c.fetchall()
+
+    def select_links(self, after: int, upto: int) -> list[tuple[int, bytes]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None
+            c.execute("SELECT position, link FROM tandem_chain WHERE position > ? AND position <= ?", (after, upto))
+            return c.fetchall()
+
+    def last_link(self) -> tuple[int, bytes]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT position, link FROM tandem_chain ORDER BY position DESC LIMIT 1")
+            row = c.fetchone()
+        return (row[0], bytes(row[1])) if row else (0, GENESIS)
+
+    def select_checkpoints(self) -> list[Checkpoint]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT position, head, signature, created_at FROM tandem_checkpoints ORDER BY position")
+            return [Checkpoint(r[0], bytes(r[1]), bytes(r[2]), r[3]) for r in c.fetchall()]
+
+    def insert_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("INSERT OR IGNORE INTO tandem_checkpoints VALUES (?, ?, ?, ?)", checkpoint)
 
     def find_acks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Ack]:
         found: dict[tuple[str, str], Ack] = {}
@@ -150,7 +257,7 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
             return int(c.fetchone()[0])
 
 
-class PostgresRecorder(PostgresApplicationRecorder):
+class PostgresRecorder(_Sealing, PostgresApplicationRecorder):
     @property
     def _receipts(self) -> Identifier:
         return Identifier(self.events_table_name.removesuffix("_events") + "_receipts")
@@ -158,6 +265,11 @@ class PostgresRecorder(PostgresApplicationRecorder):
     @property
     def _sessions(self) -> Identifier:
         return Identifier(self.events_table_name.removesuffix("_events") + "_session_events")
+
+    def _table(self, suffix: str) -> SQL:
+        return SQL("{}.{}").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name.removesuffix("_events") + suffix)
+        )
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
@@ -174,6 +286,17 @@ class PostgresRecorder(PostgresApplicationRecorder):
                 "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
                 "session_id uuid, notification_id bigint, PRIMARY KEY (session_id, notification_id))"
             ).format(schema=Identifier(self.datastore.schema), table=self._sessions)
+        )
+        self.sql_create_statements.append(
+            SQL("CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, link bytea NOT NULL)").format(
+                self._table("_chain")
+            )
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (position bigint PRIMARY KEY, head bytea NOT NULL, "
+                "signature bytea NOT NULL, created_at text NOT NULL)"
+            ).format(self._table("_checkpoints"))
         )
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
@@ -238,6 +361,109 @@ class PostgresRecorder(PostgresApplicationRecorder):
             )
             for r in rows
         ]
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        # The ids are known only here, still inside the transaction and the table lock.
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if self.sealing and ids:
+            rows = [
+                Row(i, s.originator_id, s.originator_version, s.topic, s.state)
+                for i, s in zip(ids, stored_events, strict=True)
+            ]
+            with curs.connection.cursor() as c:
+                self._seal(c, rows)
+        return ids
+
+    def _seal(self, c: Any, rows: Sequence[Row]) -> None:
+        chain_table = self._table("_chain")
+        c.execute(SQL("SELECT link FROM {} ORDER BY position DESC LIMIT 1").format(chain_table))
+        last = c.fetchone()
+        links, checkpoint = self._links_for(bytes(last["link"]) if last else GENESIS, rows)
+        c.executemany(SQL("INSERT INTO {} VALUES (%s, %s)").format(chain_table), links)
+        if checkpoint is not None:
+            c.execute(SQL("INSERT INTO {} VALUES (%s, %s, %s, %s)").format(self._table("_checkpoints")), checkpoint)
+
+    def seal_history(self) -> int:
+        """Link the events of a store written before it had a chain: only while there are
+        neither links nor checkpoints, so nothing stored behind Tandem's back is ever linked."""
+        if self.last_link()[0] or self.select_checkpoints():
+            return 0  # the usual case, answered without taking the table lock
+        events = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        sealed, prev = 0, GENESIS
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as c:
+            self._lock_table(c)  # no writer may append while the history is being linked
+            c.execute(
+                SQL("SELECT EXISTS (SELECT 1 FROM {}) OR EXISTS (SELECT 1 FROM {}) AS e").format(
+                    self._table("_chain"), self._table("_checkpoints")
+                )
+            )
+            if c.fetchone()["e"]:
+                return 0
+            c.execute(SQL("SELECT COALESCE(MAX(notification_id), 0) AS m FROM {}").format(events))
+            end = c.fetchone()["m"]
+            for after in range(0, end, WINDOW):
+                c.execute(
+                    SQL(
+                        "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+                        "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id"
+                    ).format(events),
+                    (after, after + WINDOW),
+                )
+                links = chain(prev, [_row(list(r.values())) for r in c.fetchall()])
+                if links:
+                    c.executemany(SQL("INSERT INTO {} VALUES (%s, %s)").format(self._table("_chain")), links)
+                    prev, sealed = links[-1][1], sealed + len(links)
+        return sealed
+
+    # -- the audit chain, read back (core.audit.ChainStore)
+
+    def _rows(self, statement: Any, params: Sequence[Any] = ()) -> list[Any]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params)
+            return [list(r.values()) for r in curs.fetchall()]
+
+    def chain_end(self) -> int:
+        [[end]] = self._rows(
+            SQL(
+                "SELECT GREATEST((SELECT COALESCE(MAX(notification_id), 0) FROM {}.{}), "
+                "(SELECT COALESCE(MAX(position), 0) FROM {}))"
+            ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name), self._table("_chain"))
+        )
+        return int(end)
+
+    def select_rows(self, after: int, upto: int) -> list[Row]:
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
+            "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+        return [_row(r) for r in self._rows(statement, (after, upto))]
+
+    def select_links(self, after: int, upto: int) -> list[tuple[int, bytes]]:
+        statement = SQL("SELECT position, link FROM {} WHERE position > %s AND position <= %s").format(
+            self._table("_chain")
+        )
+        return [(r[0], bytes(r[1])) for r in self._rows(statement, (after, upto))]
+
+    def last_link(self) -> tuple[int, bytes]:
+        found = self._rows(
+            SQL("SELECT position, link FROM {} ORDER BY position DESC LIMIT 1").format(self._table("_chain"))
+        )
+        return (found[0][0], bytes(found[0][1])) if found else (0, GENESIS)
+
+    def select_checkpoints(self) -> list[Checkpoint]:
+        statement = SQL("SELECT position, head, signature, created_at FROM {} ORDER BY position").format(
+            self._table("_checkpoints")
+        )
+        return [Checkpoint(r[0], bytes(r[1]), bytes(r[2]), r[3]) for r in self._rows(statement)]
+
+    def insert_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            curs.execute(
+                SQL("INSERT INTO {} VALUES (%s, %s, %s, %s) ON CONFLICT (position) DO NOTHING").format(
+                    self._table("_checkpoints")
+                ),
+                checkpoint,
+            )
 
     def find_acks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Ack]:
         if not keys:

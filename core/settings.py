@@ -8,6 +8,7 @@ TANDEM_MASTER_KEY    wraps the per-person keys: 64 hex characters
 TANDEM_MASTER_KEY_FILE  or a file holding them (default: generated once into
                      $XDG_CONFIG_HOME/tandem/master.key, i.e. ~/.config/tandem/master.key,
                      outside the var dir: a copy of the data alone must not unwrap the keys)
+TANDEM_AUDIT_KEY     Ed25519 seed (64 hex) signing audit-chain checkpoints (default: generated once into var/audit.key)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Settings:
     var_dir: Path
     secret_key: str
     master_key: bytes
+    audit_key: str = ""  # hex seed of the checkpoint-signing key (core/audit.py)
 
     @property
     def backend(self) -> str:
@@ -133,4 +135,5 @@ def load(**overrides: str) -> Settings:
         var_dir=var_dir,
         secret_key=secret,
         master_key=_master_key(env, var_dir),
+        audit_key=env.get("TANDEM_AUDIT_KEY") or _key_file(var_dir, "audit.key", 32),
     )
