@@ -512,7 +512,7 @@ def event_records(
                 "value2": e["num2"],
             }
             if opts.text and p.answer_text and e["sealed"]:
-                rec["answer_text"] = reveal(p.su_id, json.loads(e["sealed"]))
+                rec["answer_text"] = reveal(UUID(p.su_id), json.loads(e["sealed"]))
             yield p, rec
 
 
