@@ -42,9 +42,11 @@ def seed_study(tandem: Tandem, today: Any = None, participants: int = DEMO_PARTI
     Rita is on it; Sam is enrolled too and decides on his consent page. The generated people
     cannot log in; their history is written straight to the log with past timestamps."""
     import random
+    import secrets
     from datetime import UTC, datetime, timedelta
 
     from core import aggregates as A
+    from core.service import check_study
 
     if tandem.study(A.study_id(DEMO_STUDY)) is not None:
         return
@@ -57,11 +59,13 @@ def seed_study(tandem: Tandem, today: Any = None, participants: int = DEMO_PARTI
         gen.account(f"demo-p{i:02d}", f"Demo Participant {i}", "service_user", start)
         for i in range(1, participants + 1)
     ]
-    gen.flush()
     adam = A.account_id("adam")
     for i, su in enumerate(sus):
-        tandem.link(workers[i % len(workers)], su, by=adam)
-    sid = tandem.create_study(
+        w = workers[i % len(workers)]
+        gen.created(
+            A.CaseloadLink._create(A.CaseloadLink.Linked, id=A.link_id(w, su), worker_id=w, su_id=su, by=adam), start
+        )
+    fields = check_study(
         DEMO_STUDY,
         "Tandem pilot: joint and solo use",
         [
@@ -74,13 +78,21 @@ def seed_study(tandem: Tandem, today: Any = None, participants: int = DEMO_PARTI
         ],
         start.date().isoformat(),
         (start + timedelta(days=182)).date().isoformat(),
-        [A.account_id("rita")],
-        True,
-        adam,
+    )
+    sid = A.study_id(DEMO_STUDY)
+    study = A.Study._create(
+        A.Study.Created,
+        id=sid,
+        **fields,
+        researchers=[str(A.account_id("rita"))],
+        allow_text=True,
+        secret=secrets.token_hex(32),
+        by=adam,
     )
     for i, su in enumerate(sus):
-        tandem.enrol(sid, su, "therapy" if i % 2 == 0 else "routine", adam)
-    tandem.enrol(sid, A.account_id("sam"), "therapy", adam)
+        study.enrol(su, "therapy" if i % 2 == 0 else "routine", adam)  # the aggregate's own rules
+    study.enrol(A.account_id("sam"), "therapy", adam)
+    gen.created(study, start)
     for i, su in enumerate(sus):
         if i % 10 != 9:  # most agree; a few never do
             gen.act(A.Consent.StudyConsentGiven, A.consent_id(su), start, su, study_id=sid, provision="engagement")
@@ -127,6 +139,12 @@ class _History:
                 self.versions[ev.originator_id] = ev.originator_version
                 self.buf.append(ev)
         return uid
+
+    def created(self, agg: Any, at: Any) -> None:
+        for ev in agg.collect_events():
+            ev.__dict__["timestamp"] = at  # frozen dataclass: back-date it
+            self.versions[ev.originator_id] = ev.originator_version
+            self.buf.append(ev)
 
     def act(
         self, cls: type, stream: Any, at: Any, actor: Any, role: str = "service_user", session: Any = None, **f: Any

@@ -97,20 +97,24 @@ def swimlanes(tl: dict[str, Any], study: Any) -> dict[str, Any]:
         {"mode": s["mode"], "start": s["start"], "end": s["end"], "minutes": s["minutes"], "session": s["session"]}
         for s in tl["sessions"]
     ]
+    # Short sessions would be invisible as bars over months: each also gets a tick at its start.
+    x = {"field": "start", "type": "temporal", "title": "Date"}
+    y = {"field": "mode", "type": "nominal", "title": None, "sort": ["solo", "joint"]}
+    color = {
+        "field": "mode",
+        "type": "nominal",
+        "legend": None,
+        "scale": {"domain": ["solo", "joint"], "range": ["#1f4e79", "#b35900"]},
+    }
     return _spec(
         "Sessions over the study period",
         data,
         height=120,
-        mark={"type": "bar", "height": 28, "minBandwidth": 2},
-        encoding={
-            "x": {
-                "field": "start",
-                "type": "temporal",
-                "title": "Date",
-                "scale": {"domain": [study.start, study.end_excl]},
+        layer=[
+            {
+                "mark": {"type": "bar", "height": 26},
+                "encoding": {"x": x, "x2": {"field": "end"}, "y": y, "color": color},
             },
-            "x2": {"field": "end"},
-            "y": {"field": "mode", "type": "nominal", "title": None, "sort": ["solo", "joint"]},
-            "color": {"field": "mode", "type": "nominal", "legend": None},
-        },
+            {"mark": {"type": "tick", "thickness": 3, "size": 26}, "encoding": {"x": x, "y": y, "color": color}},
+        ],
     )

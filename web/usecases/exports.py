@@ -7,7 +7,8 @@ study and the options; the caller records the audit event.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -48,25 +49,92 @@ EXPORTS: dict[str, str] = {
     "sessions.csv": "text/csv; charset=utf-8",
     "events.jsonl": "application/x-ndjson",
     "xapi.jsonl": "application/x-ndjson",
+    "parquet.zip": "application/zip",
 }
 FORMATS = {"csv": "events.csv", "sessions": "sessions.csv", "jsonl": "events.jsonl", "xapi": "xapi.jsonl"}
 
 
-def export_stream(state: Any, study: uc.Study, name: str, opts: uc.ExportOptions) -> tuple[str, Iterator[bytes]]:
-    """(media type, the export's bytes in chunks) over the participants consenting right now."""
+Wrap = Callable[[list[uc.Participant]], Iterable[uc.Participant]]
+
+
+def export_stream(
+    state: Any, study: uc.Study, name: str, opts: uc.ExportOptions, wrap: Wrap = lambda ps: ps
+) -> tuple[str, Iterator[bytes]]:
+    """(media type, the export's bytes in chunks) over the participants consenting right now.
+    `wrap` sees the participants as they are written (the command line's progress bar)."""
     views, tandem, content = state.projections, state.tandem, state.content
     people = uc.participants(views, study)
     if name == "events.csv":
-        chunks: Iterator[str] = _csv_events(views, study, people, opts, tandem.reveal)
+        chunks: Iterator[str] = _csv_events(views, study, wrap(people), opts, tandem.reveal)
     elif name == "sessions.csv":
-        chunks = _csv_sessions(views, study, people, opts)
+        chunks = _csv_sessions(views, study, wrap(people), opts)
     elif name == "events.jsonl":
-        chunks = (json.dumps(r) + "\n" for _, r in uc.event_records(views, study, people, opts, tandem.reveal))
+        chunks = (json.dumps(r) + "\n" for _, r in uc.event_records(views, study, wrap(people), opts, tandem.reveal))
     elif name == "xapi.jsonl":
-        chunks = (json.dumps(s) + "\n" for s in statements(views, content, study, people, opts, tandem.reveal))
+        chunks = (json.dumps(s) + "\n" for s in statements(views, content, study, people, opts, tandem.reveal, wrap))
+    elif name == "parquet.zip":
+        return EXPORTS[name], _zipped_parquet(state, study, opts, wrap)
     else:
         raise KeyError(name)
     return EXPORTS[name], _batched(chunks)
+
+
+PARQUET_ROWS = 100_000  # rows per file: DuckDB and Spark read the files of a partition in parallel
+
+
+def write_parquet(state: Any, study: uc.Study, opts: uc.ExportOptions, out: Path, wrap: Wrap = lambda ps: ps) -> int:
+    """The study's events as Parquet partitioned by arm (hive style: out/arm=ID/part-N.parquet).
+    Returns the number of rows. Rows go out a file's worth at a time, never all at once."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = uc.CSV_EVENT_COLUMNS + (("answer_text",) if opts.text else ())
+    kinds = {"study_day": pa.int32(), "value": pa.float64(), "value2": pa.float64()}
+    schema = pa.schema([(c, kinds.get(c, pa.string())) for c in cols if c != "arm"])
+    views, tandem = state.projections, state.tandem
+    buffers: dict[str, list[dict[str, Any]]] = {}
+    files: dict[str, int] = {}
+    total = 0
+
+    def flush(arm: str) -> None:
+        rows = buffers.pop(arm, [])
+        if rows:
+            part = out / f"arm={arm}"
+            part.mkdir(parents=True, exist_ok=True)
+            n = files[arm] = files.get(arm, -1) + 1
+            table = pa.Table.from_pylist([{c: r.get(c) for c in schema.names} for r in rows], schema=schema)
+            pq.write_table(table, part / f"part-{n:05d}.parquet", compression="zstd")
+
+    people = uc.participants(views, study)
+    for _p, rec in uc.event_records(views, study, wrap(people), opts, tandem.reveal):
+        buf = buffers.setdefault(rec["arm"], [])
+        buf.append(rec)
+        total += 1
+        if len(buf) >= PARQUET_ROWS:
+            flush(rec["arm"])
+    for arm in list(buffers):
+        flush(arm)
+    return total
+
+
+def _zipped_parquet(state: Any, study: uc.Study, opts: uc.ExportOptions, wrap: Wrap) -> Iterator[bytes]:
+    """The partitioned Parquet files in one zip, built on disk and sent in chunks."""
+    import shutil
+    import tempfile
+    import zipfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="tandem-export-"))
+    try:
+        write_parquet(state, study, opts, tmp / "events", wrap)
+        archive = tmp / "export.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as z:
+            for f in sorted((tmp / "events").rglob("*.parquet")):
+                z.write(f, f"{study.code}-events/{f.relative_to(tmp / 'events')}")
+        with archive.open("rb") as fh:
+            while chunk := fh.read(256 * 1024):
+                yield chunk
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _batched(lines: Iterator[str], size: int = 64 * 1024) -> Iterator[bytes]:
@@ -83,7 +151,7 @@ def _batched(lines: Iterator[str], size: int = 64 * 1024) -> Iterator[bytes]:
 
 
 def _csv_events(
-    views: Any, study: uc.Study, people: list[uc.Participant], opts: uc.ExportOptions, reveal: Any
+    views: Any, study: uc.Study, people: Iterable[uc.Participant], opts: uc.ExportOptions, reveal: Any
 ) -> Iterator[str]:
     cols = uc.CSV_EVENT_COLUMNS + (("answer_text",) if opts.text else ())
     yield uc.csv_line(cols)
@@ -91,7 +159,9 @@ def _csv_events(
         yield uc.csv_line(rec.get(c) for c in cols)
 
 
-def _csv_sessions(views: Any, study: uc.Study, people: list[uc.Participant], opts: uc.ExportOptions) -> Iterator[str]:
+def _csv_sessions(
+    views: Any, study: uc.Study, people: Iterable[uc.Participant], opts: uc.ExportOptions
+) -> Iterator[str]:
     yield uc.csv_line(uc.CSV_SESSION_COLUMNS)
     for rec in uc.session_records(views, study, people, opts):
         yield uc.csv_line(rec.get(c) for c in uc.CSV_SESSION_COLUMNS)
@@ -145,7 +215,13 @@ class _Video:
 
 
 def statements(
-    views: Any, content: Any, study: uc.Study, people: list[uc.Participant], opts: uc.ExportOptions, reveal: Any
+    views: Any,
+    content: Any,
+    study: uc.Study,
+    people: list[uc.Participant],
+    opts: uc.ExportOptions,
+    reveal: Any,
+    wrap: Wrap = lambda ps: ps,
 ) -> Iterator[dict[str, Any]]:
     ns = uuid5(NAMESPACE_URL, f"{HOME}/studies/{study.code}/{study.secret[:16]}")
     titles = _titles(content)
@@ -176,7 +252,7 @@ def statements(
                 ctx["team"] = team_of[rec["session"]]
         return stmt
 
-    for p, rec in uc.event_records(views, study, people, opts, reveal):
+    for p, rec in uc.event_records(views, study, wrap(people), opts, reveal):
         if last is not None and last[0] is not p:
             yield from (finish(s, *last) for s in _terminate(study, *last, current, titles))
         last = (p, rec)

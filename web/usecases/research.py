@@ -490,7 +490,11 @@ class ExportOptions:
 
 
 def event_records(
-    views: Any, study: Study, people: list[Participant], opts: ExportOptions, reveal: Callable[[str, dict], str | None]
+    views: Any,
+    study: Study,
+    people: Iterable[Participant],
+    opts: ExportOptions,
+    reveal: Callable[[UUID, dict], str | None],
 ) -> Iterator[tuple[Participant, dict[str, Any]]]:
     """Every journey event of every participant in the period, pseudonymised, one at a time."""
     rs = views.research

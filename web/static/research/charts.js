@@ -4,6 +4,7 @@ for (const el of document.querySelectorAll(".vl-chart[data-spec]")) {
   const spec = JSON.parse(el.dataset.spec);
   vegaEmbed(el, spec, {
     actions: false,
+    defaultStyle: false,
     renderer: "svg",
     ast: true,
     expr: vega.expressionInterpreter,
