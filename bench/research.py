@@ -94,6 +94,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--keep", action="store_true", help="keep the seeded store and print where")
+    ap.add_argument("--reuse", help="a store kept by --keep: skip seeding and the rebuild")
+    ap.add_argument(
+        "--formats", default=",".join(["events.csv", "sessions.csv", "events.jsonl", "xapi.jsonl", "parquet.zip"])
+    )
     args = ap.parse_args()
 
     from content.loader import load
@@ -103,21 +108,25 @@ def main() -> int:
     from web.usecases import research as uc
 
     gen.SUS = PARTICIPANTS
-    var = Path(tempfile.mkdtemp(prefix="tandem-bench-research-"))
+    var = Path(args.reuse or tempfile.mkdtemp(prefix="tandem-bench-research-"))
     settings = settings_mod.load(tandem_var_dir=str(var), tandem_secret_key="bench", tandem_master_key="22" * 32)
     log = open_log(settings)
     try:
-        seeder = gen.Seeder(log, args.events, random.Random(7))
-        seeder.run()
-        start = gen.datetime.now(gen.UTC) - gen.timedelta(days=gen.DAYS)
-        seed_study(log, start)
+        if not args.reuse:
+            gen.Seeder(log, args.events, random.Random(7)).run()
+            seed_study(log, gen.datetime.now(gen.UTC) - gen.timedelta(days=gen.DAYS))
         head = log.head()
         n, secs = gen.read_speed(log, REBUILD_BATCH)
         raw = n / secs
         content = load()
         views = ProjectionSet(settings, content=content, names=["research"])
-        views.rebuild(progress=True)
-        rb = views.rebuild_seconds
+        if args.reuse:
+            views.start()
+            assert views.wait_for(head, 600)
+            rb = float("nan")
+        else:
+            views.rebuild(progress=True)
+            rb = views.rebuild_seconds
         row = views.research.study(str(A.study_id("bench-study")))
         study = uc.Study(
             study_id=row["study_id"],
@@ -143,7 +152,7 @@ def main() -> int:
         for label, fn in rows:
             s, _ = timed(fn, args.repeat)
             print(f"{label:<26}{s * 1000:>10.0f} ms")
-        for name in exports.EXPORTS:
+        for name in args.formats.split(","):
 
             def run(name: str = name) -> int:
                 _m, chunks = exports.export_stream(state, study, name, uc.ExportOptions(shift_dates=True))
@@ -154,7 +163,10 @@ def main() -> int:
         views.close()
     finally:
         log.close()
-        shutil.rmtree(var, ignore_errors=True)
+        if args.keep or args.reuse:
+            print(f"kept: --reuse {var}")
+        else:
+            shutil.rmtree(var, ignore_errors=True)
     return 0
 
 

@@ -180,6 +180,29 @@ def _share(n: int, d: int) -> float | None:
     return round(n / d, 4) if d else None
 
 
+class _Acc:
+    """One participant's activity in one scope (all, solo or joint), by study day and week."""
+
+    __slots__ = ("active_s", "days", "first", "last", "points", "week_points", "week_s")
+
+    def __init__(self, n_weeks: int):
+        self.active_s, self.points = 0.0, 0
+        self.days: set[int] = set()
+        self.first, self.last = 10**9, -1
+        self.week_s = [0.0] * n_weeks
+        self.week_points = [0.0] * n_weeks
+
+    def add(self, day: int, active_s: float, points: int) -> None:
+        self.active_s += active_s
+        self.points += points
+        self.days.add(day)
+        self.first, self.last = min(self.first, day), max(self.last, day)
+        w = day // 7
+        if 0 <= w < len(self.week_s):
+            self.week_s[w] += active_s
+            self.week_points[w] += points
+
+
 def metrics(views: Any, content: Any, study: Study, people: list[Participant]) -> dict[str, Any]:
     """Every metric of docs/metrics.md, split by arm and by solo vs joint."""
     ids = [p.su_id for p in people]
@@ -212,20 +235,26 @@ def compute(
     n_arm = {a: sum(1 for p in people if p.arm == a) for a in arms}
     scopes = ("all", *MODES)
 
-    # Daily activity per participant and mode.
-    days: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(dict)
+    # One pass over the daily rows: per (participant, scope) totals, days, weeks and reach.
+    n_weeks = _weeks_between(study.start, study.end) + 1
+    start_day = date.fromisoformat(study.start)
+    day_no: dict[str, int] = {}
+    acc: dict[tuple[str, str], _Acc] = {}
     for d in daily:
+        k = day_no.get(d["day"])
+        if k is None:
+            k = day_no[d["day"]] = (date.fromisoformat(d["day"]) - start_day).days
         for scope in ("all", d["mode"]):
-            cur = days[(d["su_id"], scope)].setdefault(d["day"], {"active_s": 0.0, "events": 0, "points": 0})
-            cur["active_s"] += d["active_s"]
-            cur["events"] += d["events"]
-            cur["points"] += d["points"]
-    took_up = {su for (su, scope), v in days.items() if scope == "all" and v}
+            a = acc.get((d["su_id"], scope))
+            if a is None:
+                a = acc[(d["su_id"], scope)] = _Acc(n_weeks)
+            a.add(k, d["active_s"], d["points"])
+    took_up = {su for (su, scope) in acc if scope == "all"}
+    empty = _Acc(n_weeks)
 
     per_arm: dict[str, Any] = {}
     weekly: list[dict[str, Any]] = []
     retention: list[dict[str, Any]] = []
-    n_weeks = _weeks_between(study.start, study.end) + 1
     for arm in arms:
         members = [p.su_id for p in people if p.arm == arm]
         up = [su for su in members if su in took_up]
@@ -237,44 +266,25 @@ def compute(
             "uptake": _share(len(up), len(members)),
         }
         for scope in scopes:
-            totals = [sum(v["active_s"] for v in days[(su, scope)].values()) / 60 for su in up]
-            active_days = [len(days[(su, scope)]) for su in up]
-            per_day = [
-                sum(v["active_s"] for v in days[(su, scope)].values()) / 60 / len(days[(su, scope)])
-                for su in up
-                if days[(su, scope)]
-            ]
-            points = [sum(v["points"] for v in days[(su, scope)].values()) for su in up]
+            mine = [acc.get((su, scope), empty) for su in up]
             row[scope] = {
-                "active_minutes_mean": _mean(totals),
-                "active_minutes_per_active_day_mean": _mean(per_day),
-                "days_active_mean": _mean([float(x) for x in active_days]),
-                "tracker_points_per_week_mean": _mean([p / n_weeks for p in points]),
+                "active_minutes_mean": _mean([a.active_s / 60 for a in mine]),
+                "active_minutes_per_active_day_mean": _mean([a.active_s / 60 / len(a.days) for a in mine if a.days]),
+                "days_active_mean": _mean([float(len(a.days)) for a in mine]),
+                "tracker_points_per_week_mean": _mean([a.points / n_weeks for a in mine]),
             }
-            week_mins: dict[str, list[float]] = {su: [0.0] * n_weeks for su in up}
-            week_pts: dict[str, list[float]] = {su: [0.0] * n_weeks for su in up}
-            for su in up:
-                for day, v in days[(su, scope)].items():
-                    w = _weeks_between(study.start, day)
-                    if 0 <= w < n_weeks:
-                        week_mins[su][w] += v["active_s"] / 60
-                        week_pts[su][w] += v["points"]
             for w in range(n_weeks):
                 weekly.append(
                     {
                         "arm": study.arm_label(arm),
                         "mode": scope,
                         "week": w + 1,
-                        "active_minutes_mean": _mean([week_mins[su][w] for su in up]) or 0.0,
-                        "tracker_points_mean": _mean([week_pts[su][w] for su in up]) or 0.0,
+                        "active_minutes_mean": _mean([a.week_s[w] / 60 for a in mine]) or 0.0,
+                        "tracker_points_mean": _mean([a.week_points[w] for a in mine]) or 0.0,
                     }
                 )
             # Still active at day N: some activity (of this mode) N or more days after the first of any kind.
-            reach = []
-            for su in up:
-                first = date.fromisoformat(min(days[(su, "all")]))
-                mine = days[(su, scope)]
-                reach.append(max((date.fromisoformat(d) - first).days for d in mine) if mine else -1)
+            reach = [(a.last - acc[(su, "all")].first) if a.days else -1 for su, a in zip(up, mine, strict=True)]
             for horizon in range(0, 181):
                 if horizon in RETENTION_DAYS or horizon % 3 == 0:
                     still = sum(1 for r in reach if r >= horizon)
@@ -285,11 +295,10 @@ def compute(
 
     # Sessions, solo and joint, with durations.
     ses: dict[tuple[str, str], list[float]] = defaultdict(list)
+    first_joint: dict[str, str] = {}
     for s in sessions:
         if s["end_ts"] is not None:
             ses[(s["su_id"], s["mode"])].append((s["end_ts"] - s["start_ts"]) / 60)
-    first_joint: dict[str, str] = {}
-    for s in sessions:
         if s["mode"] == "joint":
             first_joint.setdefault(s["su_id"], s["started_at"])
     for arm in arms:
@@ -300,7 +309,7 @@ def compute(
             per_arm[arm][mode]["sessions_mean"] = _mean(counts)
             per_arm[arm][mode]["session_minutes_median"] = _median(durs)
         waits = [
-            float((date.fromisoformat(first_joint[su][:10]) - date.fromisoformat(min(days[(su, "all")]))).days)
+            float((date.fromisoformat(first_joint[su][:10]) - start_day).days - acc[(su, "all")].first)
             for su in up
             if su in first_joint
         ]
