@@ -411,6 +411,16 @@ class Research(Projection):
             out += self.q(f"SELECT {cols} FROM {table} WHERE su_id IN ({marks}){where}", *chunk, *params)
         return out
 
+    def cohort(self, table: str, cols: str, study_id: str, where: str = "", *params: Any) -> list[Row]:
+        """Rows of everyone enrolled in the study who consents to engagement now (erasure is
+        checked by the caller); one query, the membership as a subquery."""
+        return self.q(
+            f"SELECT {cols} FROM {table} WHERE su_id IN "
+            f"(SELECT su_id FROM rs_members WHERE study_id = ? AND engagement = 1){where}",
+            study_id,
+            *params,
+        )
+
     def daily(self, su_ids: list[str], first_day: str, last_day: str) -> list[Row]:
         return self._in(
             "rs_daily",

@@ -205,15 +205,41 @@ class _Acc:
 
 def metrics(views: Any, content: Any, study: Study, people: list[Participant]) -> dict[str, Any]:
     """Every metric of docs/metrics.md, split by arm and by solo vs joint."""
-    ids = [p.su_id for p in people]
-    rs = views.research
+    rs, sid, ids = views.research, study.study_id, {p.su_id for p in people}
+    reads = {
+        "daily": (
+            "rs_daily",
+            "su_id, day, mode, active_s, points",
+            " AND day >= ? AND day <= ?",
+            study.start,
+            study.end,
+        ),
+        "sessions": (
+            "rs_sessions",
+            "su_id, mode, started_at, start_ts, end_ts",
+            " AND started_at >= ? AND started_at < ?",
+            study.start,
+            study.end_excl,
+        ),
+        "firsts": (
+            "rs_firsts",
+            "su_id, kind, ref, first_at, position, mode",
+            " AND first_at >= ? AND first_at < ?",
+            study.start,
+            study.end_excl,
+        ),
+        "segments": ("rs_segments", "su_id, video_id, mode, segments, completed", ""),
+    }
+    got = {k: [row for row in rs.cohort(r[0], r[1], sid, *r[2:]) if row["su_id"] in ids] for k, r in reads.items()}
+    got["sessions"].sort(key=lambda r: r["start_ts"])
+    got["firsts"].sort(key=lambda r: r["position"])
     return compute(
         study,
         people,
-        daily=rs.daily(ids, study.start, study.end),
-        sessions=rs.sessions(ids, study.start, study.end_excl),
-        firsts=rs.firsts(ids, study.start, study.end_excl),
-        segments=rs.segments(ids),
+        daily=got["daily"],
+        sessions=got["sessions"],
+        firsts=got["firsts"],
+        segments=got["segments"],
         sections=[s.id for s in content.sections()],
         topics=[t.id for t in content.topics],
         durations={v.id: v.duration_s for v in content.videos} if hasattr(content, "videos") else {},
