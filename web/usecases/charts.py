@@ -18,13 +18,21 @@ def _spec(title: str, data: list[dict[str, Any]], **rest: Any) -> dict[str, Any]
         "width": "container",
         "height": 260,
         "data": {"values": data},
-        "config": {"font": "system-ui, sans-serif", "axis": {"labelFontSize": 13, "titleFontSize": 13}},
+        # Legends below the plot: on a phone a legend at the side takes half the width.
+        "config": {
+            "font": "system-ui, sans-serif",
+            "axis": {"labelFontSize": 13, "titleFontSize": 13},
+            "legend": {"orient": "bottom", "direction": "horizontal", "labelFontSize": 13, "titleFontSize": 13},
+        },
         **rest,
     }
 
 
 def dashboard(m: dict[str, Any]) -> dict[str, dict[str, Any]]:
     retention = [r for r in m["retention"] if r["retained"] is not None]
+    # The curve ends a little after the last day anyone was still active, not at day 180.
+    last = max((r["day"] for r in retention if r["retained"]), default=0)
+    retention = [r for r in retention if r["day"] <= last + 9]
     weekly = [w for w in m["weekly"] if w["mode"] != "all"]
     heat = [h for h in m["video_heatmap"] if h["mode"] == "all" and h["share_played"] is not None]
     return {
