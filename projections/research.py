@@ -414,21 +414,75 @@ class Research(Projection):
     def cohort(self, table: str, cols: str, study_id: str, where: str = "", *params: Any) -> list[Row]:
         """Rows of everyone enrolled in the study who consents to engagement now (erasure is
         checked by the caller); one query, the membership as a subquery."""
-        return self.q(
-            f"SELECT {cols} FROM {table} WHERE su_id IN "
-            f"(SELECT su_id FROM rs_members WHERE study_id = ? AND engagement = 1){where}",
-            study_id,
-            *params,
-        )
+        return self.q(f"SELECT {cols} FROM {table} WHERE su_id IN ({_COHORT}){where}", study_id, *params)
 
-    def daily(self, su_ids: list[str], first_day: str, last_day: str) -> list[Row]:
-        return self._in(
-            "rs_daily",
-            "su_id, day, mode, active_s, events, points",
-            su_ids,
-            " AND day >= ? AND day <= ?",
+    def cohort_totals(self, study_id: str, first_day: str, last_day: str) -> list[Row]:
+        """Per consenting SU and scope (all, solo, joint): active seconds, points, days, first and last day."""
+        common = "SUM(active_s) AS active_s, SUM(points) AS points, MIN(day) AS first_day, MAX(day) AS last_day"
+        where = f"WHERE su_id IN ({_COHORT}) AND day >= ? AND day <= ?"
+        return self.q(
+            f"SELECT su_id, mode AS scope, COUNT(*) AS days, {common} FROM rs_daily {where} GROUP BY su_id, mode "
+            f"UNION ALL SELECT su_id, 'all' AS scope, COUNT(DISTINCT day) AS days, {common} FROM rs_daily {where} "
+            "GROUP BY su_id",
+            study_id,
             first_day,
             last_day,
+            study_id,
+            first_day,
+            last_day,
+        )
+
+    def cohort_sessions(self, study_id: str, start: str, end: str) -> tuple[list[Row], list[Row]]:
+        """Per SU and mode: ended sessions and the first start; and every ended session's minutes by arm."""
+        where = f"WHERE s.su_id IN ({_COHORT}) AND s.started_at >= ? AND s.started_at < ?"
+        stats = self.q(
+            f"SELECT s.su_id, s.mode, COUNT(s.end_ts) AS n, MIN(s.started_at) AS first_at FROM rs_sessions s {where} "
+            "GROUP BY s.su_id, s.mode",
+            study_id,
+            start,
+            end,
+        )
+        minutes = self.q(
+            "SELECT m.arm, s.mode, (s.end_ts - s.start_ts) / 60.0 AS minutes FROM rs_sessions s "
+            f"JOIN rs_members m ON m.su_id = s.su_id AND m.study_id = ? {where} AND s.end_ts IS NOT NULL",
+            study_id,
+            study_id,
+            start,
+            end,
+        )
+        return stats, minutes
+
+    def cohort_sections(self, study_id: str, start: str, end: str, sections: list[str]) -> list[Row]:
+        """Per SU and the mode of the first view: content sections first viewed, and whether the first one was."""
+        marks = ",".join("?" * len(sections)) or "NULL"
+        return self.q(
+            f"SELECT su_id, mode, COUNT(*) AS n, SUM(CASE WHEN ref = ? THEN 1 ELSE 0 END) AS first_one "
+            f"FROM rs_firsts WHERE su_id IN ({_COHORT}) AND kind = 'section' AND first_at >= ? AND first_at < ? "
+            f"AND ref IN ({marks}) GROUP BY su_id, mode",
+            sections[0] if sections else None,
+            study_id,
+            start,
+            end,
+            *sections,
+        )
+
+    def cohort_weeks(self, study_id: str, first_day: str, last_day: str) -> list[Row]:
+        """Per arm, scope and study week (0 = the seven days from the start): active seconds and points."""
+        if self.store.backend == "sqlite":
+            week = "CAST((julianday(d.day) - julianday(?)) / 7 AS INTEGER)"
+        else:
+            week = "((CAST(d.day AS date) - CAST(? AS date)) / 7)"
+        base = (
+            f"FROM rs_daily d JOIN rs_members m ON m.su_id = d.su_id AND m.study_id = ? "
+            f"WHERE d.su_id IN ({_COHORT}) AND d.day >= ? AND d.day <= ?"
+        )
+        sums = "SUM(d.active_s) AS active_s, SUM(d.points) AS points"
+        args = (first_day, study_id, study_id, first_day, last_day)
+        return self.q(  # GROUP BY positions: the week expression holds a parameter
+            f"SELECT m.arm, d.mode AS scope, {week} AS week, {sums} {base} GROUP BY 1, 2, 3 "
+            f"UNION ALL SELECT m.arm, 'all' AS scope, {week} AS week, {sums} {base} GROUP BY 1, 2, 3",
+            *args,
+            *args,
         )
 
     def sessions(self, su_ids: list[str], start: str, end: str) -> list[Row]:
@@ -440,19 +494,6 @@ class Research(Projection):
             start,
             end,
         )
-
-    def firsts(self, su_ids: list[str], start: str, end: str) -> list[Row]:
-        return self._in(
-            "rs_firsts",
-            "su_id, kind, ref, first_at, position, mode",
-            su_ids,
-            " AND first_at >= ? AND first_at < ? ORDER BY su_id, position",
-            start,
-            end,
-        )
-
-    def segments(self, su_ids: list[str]) -> list[Row]:
-        return self._in("rs_segments", "su_id, video_id, mode, segments, completed", su_ids)
 
     def events(self, su_id: str, start: str, end: str, batch: int = 5000) -> Any:
         """One SU's journey events in the period, oldest first, fetched a batch at a time."""
@@ -471,6 +512,13 @@ class Research(Projection):
             if len(got) < batch:
                 return
             after = got[-1]["position"]
+
+
+# Who a study's aggregate reads cover: enrolled, consenting to engagement now, not erased.
+_COHORT = (
+    "SELECT su_id FROM rs_members WHERE study_id = ? AND engagement = 1 "
+    "AND su_id NOT IN (SELECT su_id FROM rs_people WHERE erased = 1)"
+)
 
 
 def _study_row(r: Row) -> Row:

@@ -180,67 +180,43 @@ def _share(n: int, d: int) -> float | None:
     return round(n / d, 4) if d else None
 
 
+@dataclass(frozen=True)
 class _Acc:
-    """One participant's activity in one scope (all, solo or joint), by study day and week."""
+    """One participant's activity in one scope (all, solo or joint); days counted from the start."""
 
-    __slots__ = ("active_s", "days", "first", "last", "points", "week_points", "week_s")
-
-    def __init__(self, n_weeks: int):
-        self.active_s, self.points = 0.0, 0
-        self.days: set[int] = set()
-        self.first, self.last = 10**9, -1
-        self.week_s = [0.0] * n_weeks
-        self.week_points = [0.0] * n_weeks
-
-    def add(self, day: int, active_s: float, points: int) -> None:
-        self.active_s += active_s
-        self.points += points
-        self.days.add(day)
-        self.first, self.last = min(self.first, day), max(self.last, day)
-        w = day // 7
-        if 0 <= w < len(self.week_s):
-            self.week_s[w] += active_s
-            self.week_points[w] += points
+    active_s: float
+    points: int
+    days: int
+    first: int
+    last: int
 
 
 def metrics(views: Any, content: Any, study: Study, people: list[Participant]) -> dict[str, Any]:
     """Every metric of docs/metrics.md, split by arm and by solo vs joint."""
     rs, sid, ids = views.research, study.study_id, {p.su_id for p in people}
-    reads = {
-        "daily": (
-            "rs_daily",
-            "su_id, day, mode, active_s, points",
-            " AND day >= ? AND day <= ?",
-            study.start,
-            study.end,
-        ),
-        "sessions": (
-            "rs_sessions",
-            "su_id, mode, started_at, start_ts, end_ts",
-            " AND started_at >= ? AND started_at < ?",
-            study.start,
-            study.end_excl,
-        ),
-        "firsts": (
-            "rs_firsts",
-            "su_id, kind, ref, first_at, position, mode",
-            " AND first_at >= ? AND first_at < ?",
-            study.start,
-            study.end_excl,
-        ),
-        "segments": ("rs_segments", "su_id, video_id, mode, segments, completed", ""),
-    }
-    got = {k: [row for row in rs.cohort(r[0], r[1], sid, *r[2:]) if row["su_id"] in ids] for k, r in reads.items()}
-    got["sessions"].sort(key=lambda r: r["start_ts"])
-    got["firsts"].sort(key=lambda r: r["position"])
+    sections = [s.id for s in content.sections()]
+    stats, minutes = rs.cohort_sessions(sid, study.start, study.end_excl)
+    topics = rs.cohort(
+        "rs_firsts",
+        "su_id, ref, mode, position",
+        sid,
+        " AND kind = 'topic' AND first_at >= ? AND first_at < ? ORDER BY position",
+        study.start,
+        study.end_excl,
+    )
     return compute(
         study,
         people,
-        daily=got["daily"],
-        sessions=got["sessions"],
-        firsts=got["firsts"],
-        segments=got["segments"],
-        sections=[s.id for s in content.sections()],
+        totals=[r for r in rs.cohort_totals(sid, study.start, study.end) if r["su_id"] in ids],
+        weeks=rs.cohort_weeks(sid, study.start, study.end),
+        session_stats=[r for r in stats if r["su_id"] in ids],
+        session_minutes=minutes,
+        section_stats=[r for r in rs.cohort_sections(sid, study.start, study.end_excl, sections) if r["su_id"] in ids],
+        topic_firsts=[r for r in topics if r["su_id"] in ids],
+        segments=[
+            r for r in rs.cohort("rs_segments", "su_id, video_id, mode, segments, completed", sid) if r["su_id"] in ids
+        ],
+        sections=sections,
         topics=[t.id for t in content.topics],
         durations={v.id: v.duration_s for v in content.videos} if hasattr(content, "videos") else {},
     )
@@ -249,9 +225,12 @@ def metrics(views: Any, content: Any, study: Study, people: list[Participant]) -
 def compute(
     study: Study,
     people: list[Participant],
-    daily: list[dict[str, Any]],
-    sessions: list[dict[str, Any]],
-    firsts: list[dict[str, Any]],
+    totals: list[dict[str, Any]],
+    weeks: list[dict[str, Any]],
+    session_stats: list[dict[str, Any]],
+    session_minutes: list[dict[str, Any]],
+    section_stats: list[dict[str, Any]],
+    topic_firsts: list[dict[str, Any]],
     segments: list[dict[str, Any]],
     sections: list[str],
     topics: list[str],
@@ -261,22 +240,23 @@ def compute(
     n_arm = {a: sum(1 for p in people if p.arm == a) for a in arms}
     scopes = ("all", *MODES)
 
-    # One pass over the daily rows: per (participant, scope) totals, days, weeks and reach.
+    # Per (participant, scope) totals, and per (arm, scope, week) sums, both added up by the store.
     n_weeks = _weeks_between(study.start, study.end) + 1
     start_day = date.fromisoformat(study.start)
-    day_no: dict[str, int] = {}
     acc: dict[tuple[str, str], _Acc] = {}
-    for d in daily:
-        k = day_no.get(d["day"])
-        if k is None:
-            k = day_no[d["day"]] = (date.fromisoformat(d["day"]) - start_day).days
-        for scope in ("all", d["mode"]):
-            a = acc.get((d["su_id"], scope))
-            if a is None:
-                a = acc[(d["su_id"], scope)] = _Acc(n_weeks)
-            a.add(k, d["active_s"], d["points"])
+    for t in totals:
+        acc[(t["su_id"], t["scope"])] = _Acc(
+            t["active_s"] or 0.0,
+            int(t["points"] or 0),
+            int(t["days"]),
+            (date.fromisoformat(t["first_day"]) - start_day).days,
+            (date.fromisoformat(t["last_day"]) - start_day).days,
+        )
+    week_sums: dict[tuple[str, str, int], tuple[float, float]] = {
+        (w["arm"], w["scope"], int(w["week"])): (w["active_s"] or 0.0, float(w["points"] or 0)) for w in weeks
+    }
     took_up = {su for (su, scope) in acc if scope == "all"}
-    empty = _Acc(n_weeks)
+    empty = _Acc(0.0, 0, 0, 10**9, -1)
 
     per_arm: dict[str, Any] = {}
     weekly: list[dict[str, Any]] = []
@@ -295,18 +275,19 @@ def compute(
             mine = [acc.get((su, scope), empty) for su in up]
             row[scope] = {
                 "active_minutes_mean": _mean([a.active_s / 60 for a in mine]),
-                "active_minutes_per_active_day_mean": _mean([a.active_s / 60 / len(a.days) for a in mine if a.days]),
-                "days_active_mean": _mean([float(len(a.days)) for a in mine]),
+                "active_minutes_per_active_day_mean": _mean([a.active_s / 60 / a.days for a in mine if a.days]),
+                "days_active_mean": _mean([float(a.days) for a in mine]),
                 "tracker_points_per_week_mean": _mean([a.points / n_weeks for a in mine]),
             }
             for w in range(n_weeks):
+                secs, pts = week_sums.get((arm, scope, w), (0.0, 0.0))
                 weekly.append(
                     {
                         "arm": study.arm_label(arm),
                         "mode": scope,
                         "week": w + 1,
-                        "active_minutes_mean": _mean([a.week_s[w] / 60 for a in mine]) or 0.0,
-                        "tracker_points_mean": _mean([a.week_points[w] for a in mine]) or 0.0,
+                        "active_minutes_mean": round(secs / 60 / len(up), 3) if up else 0.0,
+                        "tracker_points_mean": round(pts / len(up), 3) if up else 0.0,
                     }
                 )
             # Still active at day N: some activity (of this mode) N or more days after the first of any kind.
@@ -320,20 +301,20 @@ def compute(
         per_arm[arm] = row
 
     # Sessions, solo and joint, with durations.
-    ses: dict[tuple[str, str], list[float]] = defaultdict(list)
+    n_ses: dict[tuple[str, str], int] = {}
     first_joint: dict[str, str] = {}
-    for s in sessions:
-        if s["end_ts"] is not None:
-            ses[(s["su_id"], s["mode"])].append((s["end_ts"] - s["start_ts"]) / 60)
-        if s["mode"] == "joint":
-            first_joint.setdefault(s["su_id"], s["started_at"])
+    for r in session_stats:
+        n_ses[(r["su_id"], r["mode"])] = int(r["n"])
+        if r["mode"] == "joint":
+            first_joint[r["su_id"]] = r["first_at"]
+    lengths: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in session_minutes:
+        lengths[(r["arm"], r["mode"])].append(r["minutes"])
     for arm in arms:
         up = [p.su_id for p in people if p.arm == arm and p.su_id in took_up]
         for mode in MODES:
-            counts = [float(len(ses[(su, mode)])) for su in up]
-            durs = [x for su in up for x in ses[(su, mode)]]
-            per_arm[arm][mode]["sessions_mean"] = _mean(counts)
-            per_arm[arm][mode]["session_minutes_median"] = _median(durs)
+            per_arm[arm][mode]["sessions_mean"] = _mean([float(n_ses.get((su, mode), 0)) for su in up])
+            per_arm[arm][mode]["session_minutes_median"] = _median(lengths[(arm, mode)]) if up else None
         waits = [
             float((date.fromisoformat(first_joint[su][:10]) - start_day).days - acc[(su, "all")].first)
             for su in up
@@ -342,26 +323,23 @@ def compute(
         per_arm[arm]["days_to_first_joint_session_median"] = _median([max(0.0, w) for w in waits])
         per_arm[arm]["had_a_joint_session"] = _share(sum(1 for su in up if su in first_joint), len(up))
 
-    # Sections, topics.
-    seen_sections: dict[tuple[str, str], set[str]] = defaultdict(set)
+    # Sections (by the mode of each one's first view), topics.
+    sec: dict[tuple[str, str], tuple[int, int]] = defaultdict(lambda: (0, 0))
+    for r in section_stats:
+        for scope in ("all", r["mode"]):
+            n, first = sec[(r["su_id"], scope)]
+            sec[(r["su_id"], scope)] = (n + int(r["n"]), first + int(r["first_one"] or 0))
     topic_order: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for f in firsts:
-        if f["kind"] == "section":
-            for scope in ("all", f["mode"]):
-                seen_sections[(f["su_id"], scope)].add(f["ref"])
-        elif f["kind"] == "topic":
-            topic_order[f["su_id"]].append((f["ref"], f["mode"]))
-    first_section = sections[0] if sections else None
+    for f in topic_firsts:
+        topic_order[f["su_id"]].append((f["ref"], f["mode"]))
     order_cells: dict[tuple[str, int, str], int] = defaultdict(int)
     first_topics: dict[tuple[str, str, str], int] = defaultdict(int)
     for arm in arms:
         up = [p.su_id for p in people if p.arm == arm and p.su_id in took_up]
         for scope in scopes:
-            per_arm[arm][scope]["completed_first_section"] = _share(
-                sum(1 for su in up if first_section in seen_sections[(su, scope)]), len(up)
-            )
+            per_arm[arm][scope]["completed_first_section"] = _share(sum(1 for su in up if sec[(su, scope)][1]), len(up))
             per_arm[arm][scope]["sections_viewed_share_mean"] = _mean(
-                [len(seen_sections[(su, scope)] & set(sections)) / len(sections) for su in up] if sections else []
+                [sec[(su, scope)][0] / len(sections) for su in up] if sections else []
             )
         for su in up:
             order = topic_order.get(su, [])
