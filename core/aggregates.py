@@ -7,7 +7,8 @@ Boundaries:
   alone or in a joint session. Joint-session actions are written here once, tagged
   with the session id, so they appear in the SU's journey without a second copy.
 - JointSession: who is in a meeting, who drives, what was suggested, when it ended.
-- Consent (id from the SU): research consent given and withdrawn.
+- Consent (id from the SU): research consent given and withdrawn, per study and provision.
+- Study (id from its code): arms, dates, researchers, and who is enrolled in which arm.
 - AuditTrail (id from the accessor): every access to someone else's data.
 
 Events are past tense and carry the envelope in `Action`. A stored event is never
@@ -23,6 +24,9 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
+
+from core.commands import PROVISIONS
+from core.errors import Conflict, Forbidden, InvalidField
 
 _NS = uuid5(NAMESPACE_URL, "https://tandem.example/ids")
 
@@ -46,6 +50,10 @@ def consent_id(su_id: UUID) -> UUID:
 
 def audit_id(actor_id: UUID) -> UUID:
     return uuid5(_NS, f"audit:{actor_id}")
+
+
+def study_id(code: str) -> UUID:
+    return uuid5(_NS, "study:" + code.strip().lower())
 
 
 class Action(Aggregate.Event):
@@ -404,6 +412,46 @@ class Consent(Aggregate):
     def __init__(self, su_id: UUID):
         self.su_id = su_id
         self.research = False
+        self.studies: dict[UUID, set[str]] = {}  # study id -> provisions currently given
+
+    def provisions(self, study: UUID) -> set[str]:
+        return self.studies.get(study, set())
+
+    def check_study_consent(self, study: Study, provision: str, give: bool) -> None:
+        """The rules for one study's consent: enrolled, a known provision, text only where allowed,
+        answer text only on top of engagement, and no change that changes nothing."""
+        if provision not in PROVISIONS:
+            raise InvalidField(f"must be one of {', '.join(PROVISIONS)}", "provision")
+        if self.su_id not in study.arm_of:
+            raise Forbidden("you are not enrolled in this study", "study_id")
+        if provision == "answer_text" and give and not study.allow_text:
+            raise Forbidden("this study does not collect answer text", "provision")
+        current = self.provisions(study.id)
+        if provision == "answer_text" and give and "engagement" not in current:
+            raise Conflict("agree to the study first, then to sharing answer text", "provision")
+        if give == (provision in current):
+            raise Conflict("that is already your choice", "provision")
+
+    class StudyConsentGiven(Action):
+        study_id: UUID
+        provision: str
+
+        def apply(self, c: Consent) -> None:
+            super().apply(c)
+            c.studies.setdefault(self.study_id, set()).add(self.provision)
+
+    class StudyConsentWithdrawn(Action):
+        """Withdrawing engagement withdraws answer text too: text is only ever on top of it."""
+
+        study_id: UUID
+        provision: str
+
+        def apply(self, c: Consent) -> None:
+            super().apply(c)
+            given = c.studies.setdefault(self.study_id, set())
+            given.discard(self.provision)
+            if self.provision == "engagement":
+                given.discard("answer_text")
 
     class ConsentGiven(Action):
         scope: str
@@ -435,3 +483,72 @@ class AuditTrail(Aggregate):
         resource: str
         allowed: bool
         reason: str
+
+
+# ---------------------------------------------------------------- studies
+
+
+class Study(Aggregate):
+    """A research study: its arms and dates, the researchers on it, and who is enrolled where.
+
+    `secret` keys the per-study pseudonyms and date shifts (an HMAC): two studies cannot be
+    linked through them, and nothing outside this stream can compute them.
+    """
+
+    class Created(Aggregate.Created):
+        code: str
+        name: str
+        arms: list  # [{"id", "label", "description"}]
+        start: str  # YYYY-MM-DD
+        end: str
+        researchers: list  # account ids as text
+        allow_text: bool
+        secret: str
+        by: UUID
+
+    def __init__(
+        self,
+        code: str,
+        name: str,
+        arms: list,
+        start: str,
+        end: str,
+        researchers: list,
+        allow_text: bool,
+        secret: str,
+        by: UUID,
+    ):
+        self.code, self.name, self.arms = code, name, arms
+        self.start, self.end = start, end
+        self.researchers = set(researchers)
+        self.allow_text = allow_text
+        self.secret = secret
+        self.arm_of: dict[UUID, str] = {}
+
+    def arm_ids(self) -> list[str]:
+        return [a["id"] for a in self.arms]
+
+    def enrol(self, su_id: UUID, arm: str, by: UUID) -> None:
+        if arm not in self.arm_ids():
+            raise InvalidField(f"unknown arm {arm!r}; this study has {', '.join(self.arm_ids())}", "arm")
+        if su_id in self.arm_of:
+            raise Conflict(f"already enrolled in this study (arm {self.arm_of[su_id]})", "su_id")
+        self.trigger_event(Study.ParticipantEnrolled, su_id=su_id, arm=arm, by=by)
+
+    def set_researchers(self, researchers: list[str], by: UUID) -> None:
+        self.trigger_event(Study.ResearchersChanged, researchers=sorted(set(researchers)), by=by)
+
+    class ParticipantEnrolled(Aggregate.Event):
+        su_id: UUID
+        arm: str
+        by: UUID
+
+        def apply(self, s: Study) -> None:
+            s.arm_of[self.su_id] = self.arm
+
+    class ResearchersChanged(Aggregate.Event):
+        researchers: list
+        by: UUID
+
+        def apply(self, s: Study) -> None:
+            s.researchers = set(self.researchers)

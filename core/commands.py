@@ -19,6 +19,7 @@ from uuid import UUID
 from core.errors import InvalidField, UnknownCommand
 
 ROLES = ("service_user", "worker", "researcher", "admin")
+PROVISIONS = ("engagement", "answer_text")  # what a study consent covers (core.aggregates.Consent)
 MAX_CLIENT_EVENT_ID = 100
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,199}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # ids clients make up: used in element ids
@@ -109,6 +110,8 @@ SESSION: dict[str, dict[str, Field]] = {
 CONSENT: dict[str, dict[str, Field]] = {
     "ConsentGiven": {"scope": Field("choice", choices=("research",))},
     "ConsentWithdrawn": {"scope": Field("choice", choices=("research",))},
+    "StudyConsentGiven": {"study_id": Field("uuid"), "provision": Field("choice", choices=PROVISIONS)},
+    "StudyConsentWithdrawn": {"study_id": Field("uuid"), "provision": Field("choice", choices=PROVISIONS)},
 }
 
 SCHEMAS: dict[str, dict[str, Field]] = {**JOURNEY, **SESSION, **CONSENT}

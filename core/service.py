@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -58,6 +59,44 @@ SEALED_FIELDS = {
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
+
+
+def check_study(code: str, name: str, arms: list[dict[str, str]], start: str, end: str) -> dict[str, Any]:
+    """A new study's fields, normalised, or an InvalidField naming the first bad one."""
+    if not isinstance(code, str) or not _CODE.match(code.strip().lower()):
+        raise InvalidField("must be 2 to 40 lower-case letters, digits or hyphens", "code")
+    if not isinstance(name, str) or not name.strip() or not name.isprintable() or len(name) > 200:
+        raise InvalidField("must be printable text of at most 200 characters", "name")
+    days = []
+    for field, value in (("start", start), ("end", end)):
+        try:
+            if not isinstance(value, str) or len(value) != 10:
+                raise ValueError
+            days.append(date.fromisoformat(value))
+        except ValueError:
+            raise InvalidField("must be a date YYYY-MM-DD", field) from None
+    if days[1] <= days[0]:
+        raise InvalidField("must be after the start date", "end")
+    if not isinstance(arms, list) or not 1 <= len(arms) <= 10:
+        raise InvalidField("must list 1 to 10 arms", "arms")
+    clean = []
+    for arm in arms:
+        arm_id = arm.get("id") if isinstance(arm, dict) else None
+        label = arm.get("label") if isinstance(arm, dict) else None
+        if not isinstance(arm_id, str) or not _CODE.match(arm_id):
+            raise InvalidField("each arm needs an id of lower-case letters, digits or hyphens", "arms")
+        if not isinstance(label, str) or not label.strip() or not label.isprintable() or len(label) > 100:
+            raise InvalidField("each arm needs a printable label of at most 100 characters", "arms")
+        desc = arm.get("description", "")
+        if not isinstance(desc, str) or not desc.isprintable() or len(desc) > 500:
+            raise InvalidField("an arm's description must be printable text of at most 500 characters", "arms")
+        clean.append({"id": arm_id, "label": label.strip(), "description": desc.strip()})
+    if len({a["id"] for a in clean}) != len(clean):
+        raise InvalidField("arm ids must differ", "arms")
+    return {"code": code.strip().lower(), "name": name.strip(), "arms": clean, "start": start, "end": end}
 
 
 class Tandem:
@@ -223,6 +262,11 @@ class Tandem:
             c = ctx.get(A.consent_id(actor.user_id))
             if c is None:
                 raise Forbidden("no consent record for this account", "type")
+            if command.type in ("StudyConsentGiven", "StudyConsentWithdrawn"):
+                study = ctx.get(payload["study_id"])
+                if not isinstance(study, A.Study):
+                    raise InvalidField("there is no such study", "study_id")
+                c.check_study_consent(study, payload["provision"], command.type == "StudyConsentGiven")
             cls = getattr(A.Consent, command.type)
             return [
                 cls(
@@ -530,6 +574,62 @@ class Tandem:
             return list(account.collect_events())
 
         return self.writer.submit(Pending(key=None, build=build)).result(30)
+
+    # ------------------------------------------------------------ studies
+
+    def create_study(
+        self,
+        code: str,
+        name: str,
+        arms: list[dict[str, str]],
+        start: str,
+        end: str,
+        researchers: list[UUID],
+        allow_text: bool,
+        by: UUID,
+    ) -> UUID:
+        """An admin sets up a study. Everything is checked before anything is stored."""
+        fields = check_study(code, name, arms, start, end)
+        for r in researchers:
+            acc = self.account(r)
+            if acc is None or acc.role != "researcher" or not acc.active:
+                raise InvalidField("must all be active researcher accounts", "researchers")
+        sid = A.study_id(code)
+
+        def build(ctx: WriteContext) -> list[Any]:
+            if ctx.get(sid) is not None:
+                raise Conflict("a study with that code exists", "code")
+            study = A.Study._create(
+                A.Study.Created,
+                id=sid,
+                **fields,
+                researchers=sorted({str(r) for r in researchers}),
+                allow_text=bool(allow_text),
+                secret=secrets.token_hex(32),
+                by=by,
+            )
+            return list(study.collect_events())
+
+        self.writer.submit(Pending(key=None, build=build)).result(30)
+        return sid
+
+    def enrol(self, study: UUID, su_id: UUID, arm: str, by: UUID) -> Recorded:
+        su = self.account(su_id)
+        if su is None or su.role != "service_user" or su.erased:
+            raise InvalidField("is not a service user", "su_id")
+
+        def build(ctx: WriteContext) -> list[Any]:
+            s = ctx.edit(study)
+            if not isinstance(s, A.Study):
+                raise InvalidField("there is no such study", "study_id")
+            s.enrol(su_id, arm, by)
+            return list(s.collect_events())
+
+        return self.writer.submit(Pending(key=None, build=build)).result(30)
+
+    def study(self, study: UUID) -> A.Study | None:
+        agg = self.log.find(study)
+        return agg if isinstance(agg, A.Study) else None
 
     def reveal(self, su_id: UUID, sealed: dict) -> str | None:
         return self.keys.reveal(su_id, sealed)

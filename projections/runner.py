@@ -25,13 +25,14 @@ from projections.base import Dead, Projection, Rows
 from projections.directory import Directory
 from projections.engagement import Engagement
 from projections.progress import Progress
+from projections.research import Research
 from projections.sessions import Sessions
 from projections.store import DEAD_LETTERS, TRACKING, Conn, RebuildBusy, ViewStore
 from projections.trackers import Trackers
 
 log = logging.getLogger("tandem.projections")
 
-ALL: tuple[type[Projection], ...] = (Directory, Progress, Trackers, Sessions, Engagement)
+ALL: tuple[type[Projection], ...] = (Directory, Progress, Trackers, Sessions, Engagement, Research)
 NEW = "__new"  # suffix of the tables (and tracking row) a rebuild writes into
 BATCH = int(os.environ.get("TANDEM_PROJECTION_BATCH", "1000"))
 REBUILD_BATCH = int(os.environ.get("TANDEM_PROJECTION_REBUILD_BATCH", "2000"))
@@ -59,6 +60,7 @@ class ProjectionSet:
     trackers: Trackers
     sessions: Sessions
     engagement: Engagement
+    research: Research
 
     def __init__(
         self,

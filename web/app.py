@@ -53,6 +53,8 @@ health.policy = None  # type: ignore[attr-defined]  # public
 def routes() -> list[BaseRoute]:
     from content import DATA_ROOT
     from web import admin, api, openapi, pages, session_routes
+    from web.api import research as research_api
+    from web.pages import research as research_pages
 
     return [
         Route("/health", health),
@@ -60,6 +62,8 @@ def routes() -> list[BaseRoute]:
         *pages.routes,
         *admin.routes,
         *api.routes,
+        *research_pages.routes,
+        *research_api.routes,
         Route("/api/openapi.json", openapi.document),
         *live_routes.routes,
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),

@@ -284,6 +284,120 @@ OPS: list[tuple[str, str, str, str, dict[str, Any] | None, int, dict[str, Any], 
     ),
 ]
 
+SID = _path_param("study_id", UUID_STR)
+PSEUDO = _path_param("pseudonym", {"type": "string", "pattern": "^p-[0-9a-f]{12}$"})
+ARM = {"type": "object", "properties": {"id": STR, "label": STR, "description": STR}, "required": ["id", "label"]}
+OPS += [
+    ("get", "/api/research/studies", "The studies I am on (researcher)", "researcher", None, 200, OBJ, []),
+    (
+        "get",
+        "/api/research/studies/{study_id}/metrics",
+        "Every metric of docs/metrics.md by arm and solo vs joint (consenting participants; audited)",
+        "researcher on the study",
+        None,
+        200,
+        OBJ,
+        [SID],
+    ),
+    (
+        "get",
+        "/api/research/studies/{study_id}/participants",
+        "Consenting participants by study pseudonym and arm (audited)",
+        "researcher on the study",
+        None,
+        200,
+        OBJ,
+        [SID],
+    ),
+    (
+        "get",
+        "/api/research/studies/{study_id}/participants/{pseudonym}",
+        "One participant's solo and joint sessions with their events (audited; raw ids refused)",
+        "researcher on the study",
+        None,
+        200,
+        OBJ,
+        [SID, PSEUDO],
+    ),
+    (
+        "get",
+        "/api/research/studies/{study_id}/export/{name}",
+        "Download an export, streamed (audited): events.csv, sessions.csv, events.jsonl, xapi.jsonl, parquet.zip",
+        "researcher on the study",
+        None,
+        200,
+        OBJ,
+        [
+            SID,
+            _path_param(
+                "name",
+                {"type": "string", "enum": ["events.csv", "sessions.csv", "events.jsonl", "xapi.jsonl", "parquet.zip"]},
+            ),
+            {"name": "shift", "in": "query", "required": False, "schema": {"type": "string", "enum": ["0", "1"]}},
+            {"name": "text", "in": "query", "required": False, "schema": {"type": "string", "enum": ["0", "1"]}},
+        ],
+    ),
+    ("get", "/api/admin/studies", "All studies", "admin", None, 200, OBJ, []),
+    (
+        "post",
+        "/api/admin/studies",
+        "Create a study",
+        "admin",
+        _body(
+            {
+                "code": STR,
+                "name": STR,
+                "arms": {"type": "array", "items": ARM},
+                "start": {"type": "string", "format": "date"},
+                "end": {"type": "string", "format": "date"},
+                "researchers": {"type": "array", "items": UUID_STR},
+                "allow_text": BOOL,
+            },
+            ["code", "name", "arms", "start", "end"],
+        ),
+        201,
+        OBJ,
+        [],
+    ),
+    (
+        "post",
+        "/api/admin/studies/{study_id}/enrolments",
+        "Enrol a service user into an arm (once per study)",
+        "admin",
+        _body({"su_id": UUID_STR, "arm": STR}, ["su_id", "arm"]),
+        201,
+        OBJ,
+        [SID],
+    ),
+    (
+        "get",
+        "/api/consent/studies",
+        "The studies I am enrolled in and what I agreed to",
+        "service_user",
+        None,
+        200,
+        OBJ,
+        [],
+    ),
+    (
+        "post",
+        "/api/consent/studies/{study_id}",
+        "Give or withdraw one provision of a study's consent (engagement, answer_text)",
+        "service_user",
+        _body(
+            {
+                "provision": {"type": "string", "enum": ["engagement", "answer_text"]},
+                "given": BOOL,
+                "client_event_id": CID,
+            },
+            ["provision", "given"],
+        ),
+        200,
+        ACK,
+        [SID],
+    ),
+]
+
 MUTATING_NOTE = "State-changing calls need the header X-CSRF-Token (from GET /api/session)."
 
 

@@ -17,6 +17,9 @@ from web.recording import record
 from web.session_routes import HOME, _safe_next
 from web.templating import render
 
+# web/pages/ holds newer page modules (web.pages.research); this module is their package.
+__path__ = [str(__import__("pathlib").Path(__file__).with_suffix(""))]
+
 SU = {"service_user"}
 WORKER = {"worker"}
 RESEARCHER = {"researcher"}
@@ -126,8 +129,11 @@ async def linked_page(request: Request, actor: Actor) -> Response:
 
 @guarded(roles=SU)
 async def consent_page(request: Request, actor: Actor) -> Response:
+    from web.usecases.research import consent_choices
+
     given = request.app.state.projections.directory.has_consented(actor.user_id)
-    return render(request, "consent.html", {"given": given, "new_id": str(uuid.uuid4())})
+    studies = consent_choices(request.app.state.projections, actor.user_id)
+    return render(request, "consent.html", {"given": given, "studies": studies, "new_id": str(uuid.uuid4())})
 
 
 @guarded(roles=SU, mutates=True)
@@ -246,15 +252,6 @@ async def caseload_person(request: Request, actor: Actor) -> Response:
     )
 
 
-# ------------------------------------------------------------------ researcher
-
-
-@guarded(roles=RESEARCHER)
-async def research_page(request: Request, actor: Actor) -> Response:
-    rows = await asyncio.to_thread(request.app.state.projections.engagement.for_consenting)
-    return render(request, "research.html", {"rows": rows})
-
-
 routes = [
     Route("/", home, methods=["GET"]),
     Route("/topics/{topic_id}", topic_page, methods=["GET"]),
@@ -266,5 +263,4 @@ routes = [
     Route("/consent", consent_change, methods=["POST"]),
     Route("/caseload", caseload_page, methods=["GET"]),
     Route("/caseload/{su_id}", caseload_person, methods=["GET"]),
-    Route("/research", research_page, methods=["GET"]),
 ]

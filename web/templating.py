@@ -25,7 +25,7 @@ NAV = {
     ],
     "worker": [("/caseload", "My caseload")],
     "researcher": [("/research", "Research")],
-    "admin": [("/admin", "Accounts")],
+    "admin": [("/admin", "Accounts"), ("/admin/studies", "Studies")],
 }
 
 

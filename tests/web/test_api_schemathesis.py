@@ -36,7 +36,7 @@ def api_site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     ids = seed_all(st)
     site = Site(create_app(st), ids)
     site.client()  # runs the lifespan for the whole module
-    site.sessions = {u: site.login(u) for u in ("sam", "wendy", "adam")}  # type: ignore[attr-defined]
+    site.sessions = {u: site.login(u) for u in ("sam", "wendy", "adam", "rita")}  # type: ignore[attr-defined]
     try:
         yield site
     finally:
@@ -53,6 +53,8 @@ def _who(path: str) -> str:
         return "adam"
     if path.startswith("/api/caseload"):
         return "wendy"
+    if path.startswith("/api/research"):
+        return "rita"
     return "sam"
 
 

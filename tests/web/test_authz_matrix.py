@@ -33,6 +33,14 @@ class Ctx:
     site: Site
     own_session: str = ""  # wendy <-> sam joint session
     other_session: str = ""  # walt <-> sue joint session
+    study: str = ""  # the demo study: Rita is on it, Sam is enrolled
+    other_study: str = ""  # a study Rita is not on
+    pseudonym: str = ""  # a consenting participant of the demo study
+
+    def flip(self) -> str:
+        """Sam's next consent change: the opposite of his current choice (a repeat is refused)."""
+        m = self.site.views.research.member(self.study, str(self.site.ids["sam"]))
+        return "withdraw" if m and m["engagement"] else "give"
 
     def id(self, username: str) -> str:
         return str(self.site.ids[username])
@@ -69,6 +77,16 @@ def events_sample(c: Ctx, role: str) -> Req:
     if role == WK:  # a worker records only inside their joint session
         return "/api/events", {"json": ev("TopicOpened", {"topic_id": "health"}, c.own_session)}
     return "/api/events", {"json": ev("TopicOpened", {"topic_id": "health"})}
+
+
+def new_study() -> dict[str, Any]:
+    return {
+        "code": f"study-{next(_n)}",
+        "name": "A study",
+        "arms": "one: One arm",
+        "start": "2026-01-01",
+        "end": "2026-07-01",
+    }
 
 
 def new_user() -> dict[str, str]:
@@ -160,6 +178,78 @@ MATRIX: dict[tuple[str, str], Entry] = {
         other=lambda c, r: (f"/caseload/{c.id('sue')}", {}),
     ),
     ("GET", "/research"): Entry(frozenset({RS}), plain("/research")),
+    # Research (web/pages/research.py, web/api/research.py): "other" is a study Rita is not on.
+    ("GET", "/research/{study_id}"): Entry(
+        frozenset({RS}),
+        lambda c, r: (f"/research/{c.study}", {}),
+        other=lambda c, r: (f"/research/{c.other_study}", {}),
+    ),
+    ("GET", "/research/{study_id}/participants/{pseudonym}"): Entry(
+        frozenset({RS}),
+        lambda c, r: (f"/research/{c.study}/participants/{c.pseudonym}", {}),
+        other=lambda c, r: (f"/research/{c.other_study}/participants/{c.pseudonym}", {}),
+    ),
+    ("GET", "/research/{study_id}/export/{name}"): Entry(
+        frozenset({RS}),
+        lambda c, r: (f"/research/{c.study}/export/sessions.csv", {}),
+        other=lambda c, r: (f"/research/{c.other_study}/export/sessions.csv", {}),
+    ),
+    ("GET", "/admin/studies"): Entry(frozenset({AD}), plain("/admin/studies")),
+    ("POST", "/admin/studies"): Entry(
+        frozenset({AD}), lambda c, r: ("/admin/studies", {"data": new_study()}), mutates=True
+    ),
+    # Enrolling Sam again: refused by the study's rule (409) even for the admin, so nothing changes.
+    ("POST", "/admin/studies/{study_id}/enrol"): Entry(
+        frozenset({AD}),
+        lambda c, r: (f"/admin/studies/{c.study}/enrol", {"data": {"su_id": c.id("sam"), "arm": "therapy"}}),
+        mutates=True,
+        ok=frozenset({409}),
+    ),
+    ("POST", "/consent/studies/{study_id}"): Entry(
+        frozenset({SU}),
+        lambda c, r: (f"/consent/studies/{c.study}", {"data": {"provision": "engagement", "action": c.flip()}}),
+        mutates=True,
+    ),
+    ("GET", "/api/research/studies"): Entry(frozenset({RS}), plain("/api/research/studies")),
+    ("GET", "/api/research/studies/{study_id}/metrics"): Entry(
+        frozenset({RS}),
+        lambda c, r: (f"/api/research/studies/{c.study}/metrics", {}),
+        other=lambda c, r: (f"/api/research/studies/{c.other_study}/metrics", {}),
+    ),
+    ("GET", "/api/research/studies/{study_id}/participants"): Entry(
+        frozenset({RS}),
+        lambda c, r: (f"/api/research/studies/{c.study}/participants", {}),
+        other=lambda c, r: (f"/api/research/studies/{c.other_study}/participants", {}),
+    ),
+    ("GET", "/api/research/studies/{study_id}/participants/{pseudonym}"): Entry(
+        frozenset({RS}),
+        lambda c, r: (f"/api/research/studies/{c.study}/participants/{c.pseudonym}", {}),
+        other=lambda c, r: (f"/api/research/studies/{c.study}/participants/{c.id('sam')}", {}),
+    ),
+    ("GET", "/api/research/studies/{study_id}/export/{name}"): Entry(
+        frozenset({RS}),
+        lambda c, r: (f"/api/research/studies/{c.study}/export/sessions.csv", {}),
+        other=lambda c, r: (f"/api/research/studies/{c.other_study}/export/sessions.csv", {}),
+    ),
+    ("GET", "/api/admin/studies"): Entry(frozenset({AD}), plain("/api/admin/studies")),
+    ("POST", "/api/admin/studies"): Entry(
+        frozenset({AD}), lambda c, r: ("/api/admin/studies", {"json": new_study()}), mutates=True
+    ),
+    ("POST", "/api/admin/studies/{study_id}/enrolments"): Entry(
+        frozenset({AD}),
+        lambda c, r: (f"/api/admin/studies/{c.study}/enrolments", {"json": {"su_id": c.id("sam"), "arm": "therapy"}}),
+        mutates=True,
+        ok=frozenset({409}),
+    ),
+    ("GET", "/api/consent/studies"): Entry(frozenset({SU}), plain("/api/consent/studies")),
+    ("POST", "/api/consent/studies/{study_id}"): Entry(
+        frozenset({SU}),
+        lambda c, r: (
+            f"/api/consent/studies/{c.study}",
+            {"json": {"provision": "engagement", "given": c.flip() == "give"}},
+        ),
+        mutates=True,
+    ),
     ("GET", "/admin"): Entry(frozenset({AD}), plain("/admin")),
     ("POST", "/admin/accounts"): Entry(
         frozenset({AD}), lambda c, r: ("/admin/accounts", {"data": new_user()}), mutates=True
@@ -326,6 +416,33 @@ MATRIX: dict[tuple[str, str], Entry] = {
 }
 
 
+def research_ctx(site: Site, ctx: Ctx) -> None:
+    from web.demo import DEMO_STUDY
+    from web.usecases.research import pseudonym
+
+    t = site.tandem
+    ctx.study = str(A.study_id(DEMO_STUDY))
+    ctx.other_study = str(
+        t.create_study(
+            "not-ritas",
+            "Not Rita's",
+            [{"id": "one", "label": "One"}],
+            "2026-01-01",
+            "2026-07-01",
+            [],
+            False,
+            site.ids["adam"],
+        )
+    )
+    assert site.views.wait_for(t.head(), 60)
+    row = site.views.research.study(ctx.study)
+    ctx.pseudonym = pseudonym(row["secret"], _first_consenting(site, ctx.study))
+
+
+def _first_consenting(site: Site, study: str) -> str:
+    return next(m["su_id"] for m in site.views.research.members(study) if m["engagement"])
+
+
 def app_routes(app: Any) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     for r in app.routes:
@@ -419,6 +536,7 @@ def test_matrix(site: Site, group: str) -> None:
     ctx.own_session = str(t.start_session(Actor(site.ids["wendy"], "worker"), site.ids["sam"]))
     ctx.other_session = str(t.start_session(Actor(site.ids["walt"], "worker"), site.ids["sue"]))
     ctx.fresh_session = lambda: str(t.start_session(Actor(site.ids["wendy"], "worker"), site.ids["sam"]))  # type: ignore[attr-defined]
+    research_ctx(site, ctx)
     probe = Probe(site)
     problems: list[str] = []
     for (method, path), entry in MATRIX.items():
@@ -465,6 +583,7 @@ def test_state_changing_calls_need_a_current_csrf_token(site: Site) -> None:
     ctx.own_session = str(t.start_session(Actor(site.ids["wendy"], "worker"), site.ids["sam"]))
     ctx.other_session = ctx.own_session
     ctx.fresh_session = lambda: ctx.own_session  # type: ignore[attr-defined]
+    research_ctx(site, ctx)
     probe = Probe(site)
     # A token from an earlier session of the same person is stale.
     old_client, stale = site.login("sam")
