@@ -41,6 +41,10 @@ def content_security_policy(host: str | None, https: bool) -> str:
     return CSP_TEMPLATE.format(connect=connect)
 
 
+# A page may send a stricter value of these (the set-password page: no referrer at all).
+ROUTE_MAY_TIGHTEN = frozenset({"referrer-policy"})
+
+
 def security_headers(scope: Scope) -> list[tuple[str, str]]:
     headers = dict(scope.get("headers") or [])
     host = headers.get(b"host", b"").decode("latin-1")
@@ -72,7 +76,10 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in extra:
-                    headers[name] = value
+                    if name in ROUTE_MAY_TIGHTEN:
+                        headers.setdefault(name, value)
+                    else:
+                        headers[name] = value
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -99,10 +99,12 @@ async def test_an_unlink_from_another_process_closes_the_worker_everywhere_befor
     try:
         t = Tandem(settings)
         sid = str(await asyncio.to_thread(t.start_session, Actor(ids["wendy"], "worker"), ids["sam"]))
-        su_token = tokens.issue("test-secret", ids["sam"], "service_user")
+        su_token = tokens.issue("test-secret", ids["sam"], "service_user", t.open_session(ids["sam"]))
         su = LiveClient(a, sid, token=su_token, device_kind="phone")
         su_on_b = LiveClient(b, sid, token=su_token, device_kind="tablet")
-        worker = LiveClient(b, sid, token=tokens.issue("test-secret", ids["wendy"], "worker"))
+        worker = LiveClient(
+            b, sid, token=tokens.issue("test-secret", ids["wendy"], "worker", t.open_session(ids["wendy"]))
+        )
         clients += [su, su_on_b, worker]
         for c in clients:
             await c.connect()

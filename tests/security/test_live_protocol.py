@@ -20,10 +20,9 @@ async def test_hello_at_the_current_position_gets_welcome_then_resumed(live):
         sam = str(live.ids["sam"])
         await first.next(lambda m: m["type"] == "ParticipantJoined" and m["payload"]["user_id"] == sam)
         second = await Raw.open(live, "sam", sid)  # a second tab: nothing new is recorded
+        again = await Raw.open(live, "sam", sid)  # its token's log-in is stored now, before the position is read
         position = (await second.hello())["position"]
         await second.close()
-
-        again = await Raw.open(live, "sam", sid)
         try:
             welcome = await again.hello(last_position=position)
             assert welcome["position"] == position  # nothing was missed: a quiet session

@@ -26,7 +26,11 @@ JOURNEY_BAD = [
     ("ChartPointRecorded", _point({"hours": 7}), "values"),  # a measure of sleep, not of stress
     ("ChartPointRecorded", _point({"hours": 15}, tracker="sleep"), "values"),  # 0..14
     ("ChartPointRecorded", _point({"level": 5}, "9999-12-31"), "for_date"),
-    ("ChartPointRecorded", _point({"level": 5}, (TODAY + timedelta(days=2)).isoformat()), "for_date"),
+    (
+        "ChartPointRecorded",
+        _point({"level": 5}, (TODAY + timedelta(days=3)).isoformat()),
+        "for_date",
+    ),  # 3: still too far if the run crosses midnight
     ("ChartPointRecorded", _point({"level": 5}, "1999-12-31"), "for_date"),
     ("ItemShared", {"scope": "tracker", "ref": "nope"}, "ref"),
     ("ItemShared", {"scope": "answer", "ref": "recovery"}, "ref"),  # a topic is not a question
