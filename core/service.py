@@ -15,7 +15,6 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,20 +39,13 @@ from core.commands import (
     validate,
 )
 from core.errors import Conflict, Forbidden, InvalidField
-from core.keystore import KeyStore
+from core.keystore import KeyStore, Sealed
 from core.log import open_log
 from core.settings import Settings
-from core.writer import GroupCommitWriter, WriteContext
+from core.writer import Build, CommitListener, Event, GroupCommitWriter, WriteContext
 
 _hasher = PasswordHasher()
 RESET_LINK_LIFETIME = timedelta(hours=24)
-# Personal data, sealed with the SU's key (tracker values as JSON text).
-SEALED_FIELDS = {
-    "AnswerSaved": "answer",
-    "WorksheetItemAdded": "text",
-    "WorksheetItemChanged": "text",
-    "ChartPointRecorded": "values",
-}
 
 
 def now() -> datetime:
@@ -66,7 +58,7 @@ class Tandem:
         self.catalogue = catalogue
         self.log = open_log(settings)
         self.keys = KeyStore(settings)
-        self._listeners: list[Callable[[int], None]] = []
+        self._listeners: list[CommitListener] = []
         self.writer = GroupCommitWriter(self.log, self._committed)
 
     def close(self) -> None:
@@ -76,12 +68,12 @@ class Tandem:
 
     # ------------------------------------------------------------ following commits
 
-    def on_commit(self, listener: Callable[[int, list[tuple[int, Any]]], None]) -> None:
+    def on_commit(self, listener: CommitListener) -> None:
         """Call `listener(head_position, events)` from the writer thread after each commit,
         with the (position, event) pairs that commit stored, oldest first."""
         self._listeners.append(listener)
 
-    def _committed(self, position: int, events: list[tuple[int, Any]]) -> None:
+    def _committed(self, position: int, events: list[tuple[int, Event]]) -> None:
         for listener in list(self._listeners):
             listener(position, events)
 
@@ -120,7 +112,7 @@ class Tandem:
             "client_event_id": command.client_event_id,
         }
 
-    def _journey_builder(self, actor: Actor, command: Command, payload: dict[str, Any]):
+    def _journey_builder(self, actor: Actor, command: Command, payload: dict[str, Any]) -> Build:
         def build(ctx: WriteContext) -> list[Any]:
             if actor.role not in ("service_user", "worker"):
                 raise Forbidden(f"a {actor.role} cannot record {command.type}", "type")
@@ -141,12 +133,12 @@ class Tandem:
             elif actor.role != "service_user" or actor.user_id != su_id:
                 raise Forbidden(f"a {actor.role} cannot record this", "type")
             fields = dict(payload)
-            sealed = SEALED_FIELDS.get(command.type)
+            cls = A.ACTIONS[command.type]
+            sealed = cls.sealed_field
             if sealed:
                 value = fields[sealed]
-                fields[sealed] = self.keys.seal(su_id, value if isinstance(value, str) else json.dumps(value))
+                fields[sealed] = self.keys.seal(su_id, json.dumps(value) if cls.sealed_as_json else value)
             jid = A.journey_id(su_id)
-            cls = getattr(A.Journey, command.type)
             return [
                 cls(
                     originator_id=jid,
@@ -159,7 +151,7 @@ class Tandem:
 
         return build
 
-    def _session_builder(self, actor: Actor, command: Command, payload: dict[str, Any]):
+    def _session_builder(self, actor: Actor, command: Command, payload: dict[str, Any]) -> Build:
         def build(ctx: WriteContext) -> list[Any]:
             if command.session_id is None:
                 raise InvalidField("is required for joint-session actions", "session_id")
@@ -216,7 +208,7 @@ class Tandem:
 
         return build
 
-    def _consent_builder(self, actor: Actor, command: Command, payload: dict[str, Any]):
+    def _consent_builder(self, actor: Actor, command: Command, payload: dict[str, Any]) -> Build:
         def build(ctx: WriteContext) -> list[Any]:
             if actor.role != "service_user":
                 raise Forbidden("only service users give or withdraw consent", "type")
@@ -398,7 +390,7 @@ class Tandem:
 
         def build(ctx: WriteContext) -> list[Any]:
             existing = ctx.edit(A.link_id(worker_id, su_id))
-            if existing is None:
+            if not isinstance(existing, A.CaseloadLink):
                 link = A.CaseloadLink._create(
                     A.CaseloadLink.Linked, id=A.link_id(worker_id, su_id), worker_id=worker_id, su_id=su_id, by=by
                 )
@@ -413,7 +405,7 @@ class Tandem:
     def unlink(self, worker_id: UUID, su_id: UUID, by: UUID) -> Recorded:
         def build(ctx: WriteContext) -> list[Any]:
             link = ctx.edit(A.link_id(worker_id, su_id))
-            if link is None or not link.active:
+            if not isinstance(link, A.CaseloadLink) or not link.active:
                 raise Conflict("not linked", "su_id")
             link.trigger_event(A.CaseloadLink.Unlinked, by=by)
             return list(link.collect_events())
@@ -531,10 +523,10 @@ class Tandem:
 
         return self.writer.submit(Pending(key=None, build=build)).result(30)
 
-    def reveal(self, su_id: UUID, sealed: dict) -> str | None:
+    def reveal(self, su_id: UUID, sealed: Sealed) -> str | None:
         return self.keys.reveal(su_id, sealed)
 
-    def reveal_values(self, su_id: UUID, stored: dict) -> dict[str, float] | None:
+    def reveal_values(self, su_id: UUID, stored: dict[str, Any]) -> dict[str, float] | None:
         """A chart point's values (sealed, or plain from before they were); None once erased."""
         return self.keys.values(su_id, stored)
 

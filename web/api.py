@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from core.commands import JOURNEY, Actor
+from core.commands import JOURNEY, SHARE_KINDS, Actor
 from web import access, errors, texts, views
 from web.guard import guarded, json_body
 from web.recording import record
@@ -218,12 +218,11 @@ async def sharing_change(request: Request, actor: Actor) -> Response:
     if not isinstance(body.get("shared"), bool):
         raise errors.WebError(422, "invalid_field", "must be true or false", "shared")
     scope, ref = body.get("scope"), body.get("ref")
-    kinds = {"topic": "topic", "answer": "question", "tracker": "tracker", "worksheet": "worksheet"}
-    if scope not in kinds:
-        raise errors.WebError(422, "invalid_field", f"must be one of {', '.join(kinds)}", "scope")
+    if scope not in SHARE_KINDS:
+        raise errors.WebError(422, "invalid_field", f"must be one of {', '.join(SHARE_KINDS)}", "scope")
     if not isinstance(ref, str):
         raise errors.WebError(422, "invalid_field", "must be an id", "ref")
-    if not request.app.state.content.knows(kinds[scope], ref):
+    if not request.app.state.content.knows(SHARE_KINDS[scope], ref):
         raise errors.WebError(422, "invalid_field", f"unknown {scope}", "ref")
     ack = await record(
         request,

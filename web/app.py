@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(BodyLimit),
             Middleware(SessionByScheme, secret_key=settings.secret_key),
         ],
-        exception_handlers=errors.HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=errors.HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from core import aggregates as A
+from core.keystore import Sealed
 from core.service import Tandem
 
 ERASED = "(this text was erased)"
@@ -41,7 +42,7 @@ def _events(tandem: Tandem, su_id: UUID, *classes: type) -> list[Any]:
     return tandem.log.stream(A.journey_id(su_id), classes)
 
 
-def _texts(tandem: Tandem, su_id: UUID) -> Callable[[dict], str]:
+def _texts(tandem: Tandem, su_id: UUID) -> Callable[[Sealed], str]:
     open_ = tandem.keys.opener(su_id)  # one read of the key for the whole page
     return lambda sealed: open_(sealed) or ERASED
 
