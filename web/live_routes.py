@@ -9,7 +9,6 @@ the session cookie (browsers, origin-checked) or a bearer token, then handed to 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from typing import Any, Protocol
@@ -426,8 +425,7 @@ def origin_allowed(ws: WebSocket) -> bool:
     origin = ws.headers.get("origin")
     if origin is None:
         return True  # not a browser; such clients must bring a bearer token (see below)
-    allowed = {o.strip().rstrip("/") for o in os.environ.get("TANDEM_ALLOWED_ORIGINS", "").split(",") if o.strip()}
-    if origin.rstrip("/") in allowed:
+    if origin.rstrip("/") in ws.app.state.tandem.settings.allowed_origins:
         return True
     host = ws.headers.get("host", "")
     return urlparse(origin).netloc.lower() == host.lower() and host != ""
