@@ -48,7 +48,7 @@ class WriteContext:
     writer's cached aggregate; it is copied only when something changes it (`edit`,
     or a new event for it in `apply`), so a failed batch never leaves a half-applied
     change in the cache and the common case, checking a session or a link, copies
-    nothing (copying the session on every write was a tenth of the server's time).
+    nothing (docs/performance.md: copying on every write was costly).
     """
 
     def __init__(self, writer: GroupCommitWriter):

@@ -18,7 +18,6 @@ from web.recording import record
 
 SU = {"service_user"}
 WORKER = {"worker"}
-ANYONE = {"service_user", "worker", "researcher", "admin"}
 
 
 def _iso(d: datetime | None) -> str | None:

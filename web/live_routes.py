@@ -100,10 +100,6 @@ def _bearer(conn: Request | WebSocket) -> Actor | None:
     return Actor(user_id=who[0], role=who[1], device="cli") if who else None
 
 
-def _who(conn: Request | WebSocket) -> Actor | None:
-    return _bearer(conn) or actor_from(conn)
-
-
 async def _member_session(request: Request, actor: Actor, session_id: str) -> Any:
     from web import access
 

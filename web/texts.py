@@ -77,7 +77,3 @@ def worksheet_items(tandem: Tandem, su_id: UUID, worksheet_ids: set[str] | None 
     for (w, _), item in live.items():
         out.setdefault(w, []).append(item)
     return out
-
-
-def item_exists(tandem: Tandem, su_id: UUID, worksheet_id: str, item_id: str) -> bool:
-    return any(i.item_id == item_id for i in worksheet_items(tandem, su_id, {worksheet_id}).get(worksheet_id, []))
