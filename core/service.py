@@ -100,8 +100,12 @@ class Tandem:
             build = self._consent_builder(actor, command, payload)
         return Pending(key=(str(actor.user_id), command.client_event_id), build=build)
 
-    def _envelope(self, actor: Actor, command: Command) -> dict[str, Any]:
-        return {
+    @staticmethod
+    def _action(
+        cls: type[A.Action], stream: UUID, version: int, actor: Actor, command: Command, fields: dict[str, Any]
+    ) -> A.Action:
+        """The event for one command: its own fields inside the envelope every action carries."""
+        envelope: dict[str, Any] = {
             "event_id": str(uuid.uuid4()),
             "actor_id": actor.user_id,
             "actor_role": actor.role,
@@ -111,6 +115,7 @@ class Tandem:
             "content_version": command.content_version,
             "client_event_id": command.client_event_id,
         }
+        return cls(originator_id=stream, originator_version=version, timestamp=now(), **envelope, **fields)
 
     def _journey_builder(self, actor: Actor, command: Command, payload: dict[str, Any]) -> Build:
         def build(ctx: WriteContext) -> list[Any]:
@@ -139,15 +144,7 @@ class Tandem:
                 value = fields[sealed]
                 fields[sealed] = self.keys.seal(su_id, json.dumps(value) if cls.sealed_as_json else value)
             jid = A.journey_id(su_id)
-            return [
-                cls(
-                    originator_id=jid,
-                    originator_version=ctx.next_version(jid),
-                    timestamp=now(),
-                    **self._envelope(actor, command),
-                    **fields,
-                )
-            ]
+            return [self._action(cls, jid, ctx.next_version(jid), actor, command, fields)]
 
         return build
 
@@ -196,15 +193,7 @@ class Tandem:
             if t == "SessionEnded":
                 fields["reason"] = fields["reason"] or "ended by worker"
             cls = getattr(A.JointSession, t)
-            return [
-                cls(
-                    originator_id=s.id,
-                    originator_version=s.version + 1,
-                    timestamp=now(),
-                    **self._envelope(actor, command),
-                    **fields,
-                )
-            ]
+            return [self._action(cls, s.id, s.version + 1, actor, command, fields)]
 
         return build
 
@@ -216,15 +205,7 @@ class Tandem:
             if c is None:
                 raise Forbidden("no consent record for this account", "type")
             cls = getattr(A.Consent, command.type)
-            return [
-                cls(
-                    originator_id=c.id,
-                    originator_version=c.version + 1,
-                    timestamp=now(),
-                    **self._envelope(actor, command),
-                    **payload,
-                )
-            ]
+            return [self._action(cls, c.id, c.version + 1, actor, command, payload)]
 
         return build
 

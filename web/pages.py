@@ -104,7 +104,7 @@ async def sharing_change(request: Request, actor: Actor) -> Response:
     if scope not in SHARE_KINDS or share not in ("1", "0"):
         raise errors.WebError(422, "invalid_field", "Choose what to share and whether to share it.", "scope")
     content = request.app.state.content
-    if not content.knows({"answer": "question"}.get(scope, scope), ref):
+    if not content.knows(SHARE_KINDS[scope], ref):
         raise errors.WebError(422, "invalid_field", "There is no such item to share.", "ref")
     await record(
         request,
