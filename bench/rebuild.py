@@ -290,8 +290,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
 
+    from core.settings import PROJECTION_REBUILD_BATCH
     from projections import ProjectionSet
-    from projections.runner import REBUILD_BATCH
 
     var = Path(tempfile.mkdtemp(prefix="tandem-bench-"))
     schema = None
@@ -311,7 +311,7 @@ def main() -> int:
         head = log.head()
         print(f"seeded {head:,} events in {time.monotonic() - t0:.0f}s ({args.store})")
 
-        n, secs = read_speed(log, REBUILD_BATCH)
+        n, secs = read_speed(log, PROJECTION_REBUILD_BATCH)
         raw = n / secs
         views = ProjectionSet(settings, content=_content())
         views.rebuild(progress=True)

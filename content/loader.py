@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,9 +29,9 @@ from content.model import (
     Video,
     Worksheet,
 )
+from core.settings import content_env
 
 DATA_ROOT = Path(__file__).resolve().parent / "data"
-CRISIS_ENV = "TANDEM_CRISIS_NOTICE_FILE"
 
 # topic id -> number of sections it must have (docs/content-format.md)
 TOPIC_SECTIONS: dict[str, int] = {
@@ -387,8 +386,7 @@ class _Loader:
         return out
 
     def crisis(self) -> CrisisNotice | None:
-        override = os.environ.get(CRISIS_ENV)
-        path = Path(override) if override else self.root / "crisis.yaml"
+        path = content_env().crisis_notice_file or self.root / "crisis.yaml"
         d = self.read_fields(path, CRISIS, "crisis.yaml")
         return CrisisNotice(d["title"], d["body"].strip()) if d else None
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from content.loader import DATA_ROOT
 from content.model import ContentSet, UnknownContent
+from core.settings import content_env
 
-ENV_DIR = "TANDEM_CONTENT_VERSIONS_DIR"
 COMMITTED_DIR = DATA_ROOT / "versions"
 _VERSION = re.compile(r"^[0-9a-f]{16}$")
 _cache: dict[str, ContentSet] = {}
@@ -29,7 +29,7 @@ _lock = threading.Lock()
 
 
 def default_directory() -> Path:
-    return Path(os.environ.get(ENV_DIR) or DATA_ROOT.parents[1] / "var" / "content-versions")
+    return content_env().versions_dir or DATA_ROOT.parents[1] / "var" / "content-versions"
 
 
 def _dirs(directory: Path | str | None) -> list[Path]:

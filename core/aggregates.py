@@ -17,10 +17,11 @@ rewritten: a changed shape gets a new `class_version` and an upcast method.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -67,6 +68,9 @@ class Action(Aggregate.Event):
     client_time: datetime | None
     content_version: str | None
     client_event_id: str
+    # The field holding personal data, stored sealed with the SU's key (core/keystore.py).
+    sealed_field: ClassVar[str | None] = None
+    sealed_as_json: ClassVar[bool] = False  # the value is sealed as JSON text, not a string
 
     def apply(self, aggregate: Any) -> None:
         aggregate.last_action_at = self.timestamp
@@ -85,12 +89,14 @@ def secret_hash(secret: str) -> str:
 class Account(Aggregate):
     class Registered(Aggregate.Created):
         username: str
-        display_name: str | dict  # sealed with the person's key (plain in older events)
+        display_name: str | dict[str, str]  # sealed with the person's key (plain in older events)
         role: str
         password_hash: str
         pseudonym: str
 
-    def __init__(self, username: str, display_name: str | dict, role: str, password_hash: str, pseudonym: str):
+    def __init__(
+        self, username: str, display_name: str | dict[str, str], role: str, password_hash: str, pseudonym: str
+    ):
         self.username = username
         self.display_name = display_name
         self.role = role
@@ -242,15 +248,18 @@ class Journey(Aggregate):
         video_id: str
 
     class AnswerSaved(Action):
+        sealed_field = "answer"
         question_id: str
-        answer: dict  # sealed with the SU's key: {"k": key id, "n": nonce, "c": ciphertext}
+        answer: dict[str, str]  # sealed with the SU's key: {"n": nonce, "c": ciphertext}
 
     class ChartPointRecorded(Action):
         """v2: one point may carry several measures (sleep has hours and quality)."""
 
         class_version = 2
+        sealed_field = "values"
+        sealed_as_json = True
         tracker_id: str
-        values: dict  # sealed JSON of {measure id: number} (plain in older events)
+        values: dict[str, Any]  # sealed JSON of {measure id: number} (plain in older events)
         for_date: str  # the day the point is about, YYYY-MM-DD
 
         @staticmethod
@@ -259,14 +268,16 @@ class Journey(Aggregate):
             state["values"] = {state["tracker_id"]: state.pop("value")}
 
     class WorksheetItemAdded(Action):
+        sealed_field = "text"
         worksheet_id: str
         item_id: str
-        text: dict  # sealed
+        text: dict[str, str]  # sealed
 
     class WorksheetItemChanged(Action):
+        sealed_field = "text"
         worksheet_id: str
         item_id: str
-        text: dict  # sealed
+        text: dict[str, str]  # sealed
 
     class WorksheetItemRemoved(Action):
         worksheet_id: str
@@ -552,3 +563,17 @@ class Study(Aggregate):
 
         def apply(self, s: Study) -> None:
             s.researchers = set(self.researchers)
+
+
+# ---------------------------------------------------------------- event metadata, asked by every layer
+
+ACTIONS: dict[str, type[Action]] = {
+    cls.__name__: cls
+    for owner in (Journey, JointSession, Consent)
+    for cls in vars(owner).values()
+    if isinstance(cls, type) and issubclass(cls, Action)
+}
+# What every action carries besides its own fields (the library's three, then Action's).
+ENVELOPE_FIELDS = frozenset(f.name for f in dataclasses.fields(Action))
+SEALED_FIELDS = {name: cls.sealed_field for name, cls in ACTIONS.items() if cls.sealed_field is not None}
+JSON_SEALED = frozenset(name for name, cls in ACTIONS.items() if cls.sealed_as_json)

@@ -192,7 +192,7 @@ def verify(
     key: Ed25519PublicKey | None,
     *,
     at: int | None = None,
-    progress: Callable[[int], None] = lambda n: None,
+    progress: Callable[[int], object] = lambda n: None,  # its return value is ignored (tqdm.update returns one)
 ) -> Report:
     """Walk the log up to `at` (default: its end) and check every link and checkpoint."""
     end = store.chain_end()

@@ -13,14 +13,19 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from core.errors import InvalidField, UnknownCommand
 
+if TYPE_CHECKING:
+    from core.writer import Build
+
 ROLES = ("service_user", "worker", "researcher", "admin")
 PROVISIONS = ("engagement", "answer_text")  # what a study consent covers (core.aggregates.Consent)
 MAX_CLIENT_EVENT_ID = 100
+# Visible ASCII only: the id is echoed in acknowledgements, logs and the receipts' key.
+_CLIENT_EVENT_ID = re.compile(rf"[\x21-\x7e]{{8,{MAX_CLIENT_EVENT_ID}}}")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,199}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # ids clients make up: used in element ids
 EARLIEST_DATE = date(2000, 1, 1)  # a chart point's for_date is from here to tomorrow (UTC)
@@ -69,7 +74,10 @@ OPT_ID = Field("id", required=False)
 SECONDS = Field("number")
 TEXT_ANSWER = Field("text", max_len=10_000)
 TEXT_ITEM = Field("text", max_len=1_000)
-SCOPE = Field("choice", choices=("topic", "answer", "tracker", "worksheet"))
+# What a shared item's `ref` names, by its scope (the SU shares one of these with their worker).
+SHARE_KINDS = {"topic": "topic", "answer": "question", "tracker": "tracker", "worksheet": "worksheet"}
+SCOPE = Field("choice", choices=tuple(SHARE_KINDS))
+DEVICE_KINDS = ("phone", "tablet", "desktop", "unknown")
 SUGGESTION = Field("token")
 
 # Journey actions go to the service user's journey, alone or in a joint session.
@@ -92,7 +100,7 @@ JOURNEY: dict[str, dict[str, Field]] = {
 
 # Joint-session events go to the session; the session must exist and not have ended.
 SESSION: dict[str, dict[str, Field]] = {
-    "ParticipantJoined": {"device_kind": Field("choice", choices=("phone", "tablet", "desktop", "unknown"))},
+    "ParticipantJoined": {"device_kind": Field("choice", choices=DEVICE_KINDS)},
     "ParticipantLeft": {"reason": Field("text", required=False, max_len=200)},
     "ControlRequested": {},
     "ControlRefused": {},
@@ -126,9 +134,6 @@ REFERENCES = {
     "worksheet_id": "worksheet",
 }
 
-# What a shared item's `ref` names, by its scope.
-SHARE_KINDS = {"topic": "topic", "answer": "question", "tracker": "tracker", "worksheet": "worksheet"}
-
 Catalogue = Callable[[str, str], bool]  # (kind, id) -> does the current content have it?
 Scale = tuple[float, float, float]  # a measure's (lowest, highest, step)
 
@@ -152,9 +157,7 @@ def validate(command: Command, catalogue: Catalogue | Content | None = None) -> 
     schema = SCHEMAS.get(command.type)
     if schema is None:
         raise UnknownCommand(f"unknown command type {command.type!r}", "type")
-    cid = command.client_event_id
-    if not isinstance(cid, str) or not 8 <= len(cid) <= MAX_CLIENT_EVENT_ID or not cid.isprintable():
-        raise InvalidField(f"must be 8 to {MAX_CLIENT_EVENT_ID} printable characters", "client_event_id")
+    check_client_event_id(command.client_event_id)
     if command.content_version is not None and (
         not isinstance(command.content_version, str) or len(command.content_version) > 64
     ):
@@ -178,6 +181,13 @@ def validate(command: Command, catalogue: Catalogue | Content | None = None) -> 
             raise InvalidField(f"unknown {kind} {clean[name]!r}", name)
     _check_together(command.type, clean, catalogue)
     return clean
+
+
+def check_client_event_id(cid: object) -> str:
+    """The one rule for the idempotency key every durable action carries, on every path."""
+    if not isinstance(cid, str) or not _CLIENT_EVENT_ID.fullmatch(cid):
+        raise InvalidField(f"must be 8 to {MAX_CLIENT_EVENT_ID} printable characters without spaces", "client_event_id")
+    return cid
 
 
 def _check_together(type: str, clean: dict[str, Any], catalogue: Catalogue | Content | None) -> None:
@@ -278,4 +288,4 @@ class Pending:
     """A unit of work for the writer: the events one request produces."""
 
     key: tuple[str, str] | None  # (actor id, client event id) for idempotency
-    build: Callable[[Any], list[Any]]  # given the writer's context, return the events; the first is acknowledged
+    build: Build  # given the writer's context, return the events; the first is acknowledged

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -25,15 +25,37 @@ from core.errors import Forbidden, StoreUnavailable
 from core.log import pg_setup_lock
 from core.settings import Settings
 
+if TYPE_CHECKING:
+    import psycopg
+
 _TOMBSTONE = b""  # an erased person's row: their key is gone and no new one may be made
 ERASED_NAME = "an erased account"
+Sealed = dict[str, str]  # {"n": nonce, "c": ciphertext}, both base64
+
+
+class KeyRows(Protocol):
+    """Where the wrapped keys are kept: one row a person, in SQLite or PostgreSQL."""
+
+    def get(self, su_id: UUID) -> bytes | None:
+        """The wrapped key, the tombstone (b"") once erased, or None if there never was one."""
+
+    def put(self, su_id: UUID, wrapped: bytes) -> None:
+        """Store a new key unless the person already has a row (the first writer wins)."""
+
+    def tombstone(self, su_id: UUID) -> None:
+        """Replace the key with the tombstone."""
+
+    def scrub(self, su_id: UUID) -> None:
+        """Remove the old key's bytes from the store's files."""
+
+    def close(self) -> None: ...
 
 
 def _b64(b: bytes) -> str:
     return base64.b64encode(b).decode()
 
 
-def is_sealed(value: Any) -> bool:
+def is_sealed(value: object) -> TypeGuard[Sealed]:
     return isinstance(value, dict) and set(value) == {"n", "c"} and all(isinstance(v, str) for v in value.values())
 
 
@@ -43,7 +65,7 @@ class KeyStore:
         self._lock = threading.Lock()
         if settings.backend == "sqlite":
             path = settings.database_url.removeprefix("sqlite:///")
-            self._db: _SQLiteKeys | _PostgresKeys = _SQLiteKeys(os.path.splitext(path)[0] + "-keys.sqlite")
+            self._db: KeyRows = _SQLiteKeys(os.path.splitext(path)[0] + "-keys.sqlite")
         else:
             self._db = _PostgresKeys(settings.database_url, settings.postgres_schema + "_keys")
 
@@ -74,22 +96,22 @@ class KeyStore:
                 raise Forbidden("this account was erased", "user_id")
             return self._unwrap(su_id, wrapped)
 
-    def seal(self, su_id: UUID, text: str) -> dict:
+    def seal(self, su_id: UUID, text: str) -> Sealed:
         key = self._sealing_key(su_id)
         nonce = os.urandom(12)
         return {"n": _b64(nonce), "c": _b64(AESGCM(key).encrypt(nonce, text.encode(), su_id.bytes))}
 
-    def reveal(self, su_id: UUID, sealed: dict) -> str | None:
+    def reveal(self, su_id: UUID, sealed: Sealed) -> str | None:
         """The plain text, or None when the person's key has been erased."""
         return self.opener(su_id)(sealed)
 
-    def opener(self, su_id: UUID) -> Callable[[dict], str | None]:
+    def opener(self, su_id: UUID) -> Callable[[Sealed], str | None]:
         """Reveals many of one person's sealed values with one read of their key (for one
         request: kept no longer, so that an erasure still takes effect at once)."""
         key = self.key(su_id)
         aead = AESGCM(key) if key is not None else None
 
-        def open_(sealed: dict) -> str | None:
+        def open_(sealed: Sealed) -> str | None:
             if aead is None:
                 return None
             nonce, ciphertext = base64.b64decode(sealed["n"]), base64.b64decode(sealed["c"])
@@ -97,19 +119,20 @@ class KeyStore:
 
         return open_
 
-    def name(self, user_id: UUID, stored: str | dict) -> str:
+    def name(self, user_id: UUID, stored: str | Sealed) -> str:
         """A person's display name, as every page shows it: sealed names are revealed with their
         key; a plain one (recorded before names were sealed) reads as erased once the key is."""
         if is_sealed(stored):
-            return self.reveal(user_id, stored) or ERASED_NAME  # type: ignore[arg-type]
+            return self.reveal(user_id, stored) or ERASED_NAME
         return ERASED_NAME if self.erased(user_id) else str(stored)
 
-    def values(self, su_id: UUID, stored: dict) -> dict[str, float] | None:
+    def values(self, su_id: UUID, stored: dict[str, Any]) -> dict[str, float] | None:
         """A chart point's values (sealed JSON, or plain in older events); None once erased."""
         if not is_sealed(stored):
             return None if self.erased(su_id) else stored
         text = self.reveal(su_id, stored)
-        return None if text is None else json.loads(text)
+        values: dict[str, float] | None = None if text is None else json.loads(text)
+        return values
 
     def destroy(self, su_id: UUID) -> None:
         """Erase the key for good: replace it with a tombstone, then scrub the store's files
@@ -212,9 +235,11 @@ class _PostgresKeys:
         import psycopg
 
         with psycopg.connect(self._url, autocommit=True) as conn:
-            (erased_by,) = conn.execute(
+            row = conn.execute(
                 self._sql("SELECT xmin FROM {} WHERE su_id = %s").format(self._table), (su_id,)
             ).fetchone()
+            assert row is not None  # destroy() wrote the tombstone just before
+            erased_by = row[0]
             deadline = time.monotonic() + 60
             while self._older_snapshots(conn, erased_by) and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -225,13 +250,13 @@ class _PostgresKeys:
                 )
 
     @staticmethod
-    def _older_snapshots(conn: Any, xid: Any) -> int:
-        (n,) = conn.execute(
+    def _older_snapshots(conn: psycopg.Connection[Any], xid: object) -> int:
+        row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL AND age(backend_xmin) >= age(%s::xid)",
             (str(xid),),
         ).fetchone()
-        return int(n)
+        return int(row[0]) if row else 0
 
     def close(self) -> None:
         self._conn.close()

@@ -16,12 +16,22 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.utils import get_topic
 
 from core.audit import signing_key
+from core.recorders import PostgresRecorder, SQLiteRecorder
 from core.settings import Settings
 
+Recorder = SQLiteRecorder | PostgresRecorder  # the library's recorders plus Tandem's own tables
 
-class EventLog(Application):
+
+class EventLog(Application[UUID]):
     name = "tandem"  # PostgreSQL tables are tandem_events and tandem_receipts
     is_snapshotting_enabled = False
+    recorder: Recorder
+
+    def construct_recorder(self) -> Recorder:
+        recorder = super().construct_recorder()
+        if not isinstance(recorder, SQLiteRecorder | PostgresRecorder):
+            raise TypeError(f"APPLICATION_RECORDER_TOPIC must name a Tandem recorder, not {type(recorder).__name__}")
+        return recorder
 
     def find(self, aggregate_id: Any) -> Any | None:
         """The aggregate as stored now, or None if there is none with that id."""

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from core.audit import GENESIS, WINDOW, Checkpoint, Row, chain, checkpoint_due, sign
 
@@ -35,9 +35,9 @@ class Receipt(NamedTuple):
 
 
 class SessionMark(NamedTuple):
-    """A journey event (the `index`-th of the insert) done inside joint session `session_id`."""
+    """A journey event (the `event_index`-th of the insert) done inside joint session `session_id`."""
 
-    index: int
+    event_index: int
     session_id: UUID
 
 
@@ -62,6 +62,13 @@ class _Sealing:
         links = chain(prev, rows)
         due = self.signer is not None and checkpoint_due(links[0][0], links[-1][0])
         return links, sign(self.signer, *links[-1]) if due else None  # type: ignore[arg-type]
+
+
+def _one(c: Any) -> dict[str, Any]:
+    """The one row an aggregate query always returns."""
+    row: dict[str, Any] | None = c.fetchone()
+    assert row is not None
+    return row
 
 
 def _row(r: Any) -> Row:
@@ -115,7 +122,8 @@ class SQLiteRecorder(_Sealing, SQLiteApplicationRecorder):
         marks: Sequence[SessionMark] = kwargs.get("sessions", ())
         if marks:
             c.executemany(
-                "INSERT INTO tandem_session_events VALUES (?, ?)", [(m.session_id.hex, ids[m.index]) for m in marks]
+                "INSERT INTO tandem_session_events VALUES (?, ?)",
+                [(m.session_id.hex, ids[m.event_index]) for m in marks],
             )
         if self.sealing:
             self._seal(
@@ -190,13 +198,13 @@ class SQLiteRecorder(_Sealing, SQLiteApplicationRecorder):
                 "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
                 (after, upto),
             )
-            return c.fetchall()
+            return list(c.fetchall())
 
     def select_links(self, after: int, upto: int) -> list[tuple[int, bytes]]:
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None
             c.execute("SELECT position, link FROM tandem_chain WHERE position > ? AND position <= ?", (after, upto))
-            return c.fetchall()
+            return list(c.fetchall())
 
     def last_link(self) -> tuple[int, bytes]:
         with self.datastore.transaction(commit=False) as c:
@@ -266,7 +274,7 @@ class PostgresRecorder(_Sealing, PostgresApplicationRecorder):
     def _sessions(self) -> Identifier:
         return Identifier(self.events_table_name.removesuffix("_events") + "_session_events")
 
-    def _table(self, suffix: str) -> SQL:
+    def _table(self, suffix: str) -> Composed:
         return SQL("{}.{}").format(
             Identifier(self.datastore.schema), Identifier(self.events_table_name.removesuffix("_events") + suffix)
         )
@@ -331,7 +339,11 @@ class PostgresRecorder(_Sealing, PostgresApplicationRecorder):
                         events=Identifier(self.events_table_name),
                     ),
                     [
-                        (m.session_id, stored_events[m.index].originator_id, stored_events[m.index].originator_version)
+                        (
+                            m.session_id,
+                            stored_events[m.event_index].originator_id,
+                            stored_events[m.event_index].originator_version,
+                        )
                         for m in marks
                     ],
                 )
@@ -397,10 +409,10 @@ class PostgresRecorder(_Sealing, PostgresApplicationRecorder):
                     self._table("_chain"), self._table("_checkpoints")
                 )
             )
-            if c.fetchone()["e"]:
+            if _one(c)["e"]:
                 return 0
             c.execute(SQL("SELECT COALESCE(MAX(notification_id), 0) AS m FROM {}").format(events))
-            end = c.fetchone()["m"]
+            end = _one(c)["m"]
             for after in range(0, end, WINDOW):
                 c.execute(
                     SQL(

@@ -16,7 +16,6 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -41,20 +40,13 @@ from core.commands import (
     validate,
 )
 from core.errors import Conflict, Forbidden, InvalidField
-from core.keystore import KeyStore
+from core.keystore import KeyStore, Sealed
 from core.log import open_log
 from core.settings import Settings
-from core.writer import GroupCommitWriter, WriteContext
+from core.writer import Build, CommitListener, Event, GroupCommitWriter, WriteContext
 
 _hasher = PasswordHasher()
 RESET_LINK_LIFETIME = timedelta(hours=24)
-# Personal data, sealed with the SU's key (tracker values as JSON text).
-SEALED_FIELDS = {
-    "AnswerSaved": "answer",
-    "WorksheetItemAdded": "text",
-    "WorksheetItemChanged": "text",
-    "ChartPointRecorded": "values",
-}
 
 
 def now() -> datetime:
@@ -105,7 +97,7 @@ class Tandem:
         self.catalogue = catalogue
         self.log = open_log(settings)
         self.keys = KeyStore(settings)
-        self._listeners: list[Callable[[int], None]] = []
+        self._listeners: list[CommitListener] = []
         self.writer = GroupCommitWriter(self.log, self._committed)
 
     def close(self) -> None:
@@ -115,12 +107,12 @@ class Tandem:
 
     # ------------------------------------------------------------ following commits
 
-    def on_commit(self, listener: Callable[[int, list[tuple[int, Any]]], None]) -> None:
+    def on_commit(self, listener: CommitListener) -> None:
         """Call `listener(head_position, events)` from the writer thread after each commit,
         with the (position, event) pairs that commit stored, oldest first."""
         self._listeners.append(listener)
 
-    def _committed(self, position: int, events: list[tuple[int, Any]]) -> None:
+    def _committed(self, position: int, events: list[tuple[int, Event]]) -> None:
         for listener in list(self._listeners):
             listener(position, events)
 
@@ -147,8 +139,12 @@ class Tandem:
             build = self._consent_builder(actor, command, payload)
         return Pending(key=(str(actor.user_id), command.client_event_id), build=build)
 
-    def _envelope(self, actor: Actor, command: Command) -> dict[str, Any]:
-        return {
+    @staticmethod
+    def _action(
+        cls: type[A.Action], stream: UUID, version: int, actor: Actor, command: Command, fields: dict[str, Any]
+    ) -> A.Action:
+        """The event for one command: its own fields inside the envelope every action carries."""
+        envelope: dict[str, Any] = {
             "event_id": str(uuid.uuid4()),
             "actor_id": actor.user_id,
             "actor_role": actor.role,
@@ -158,8 +154,9 @@ class Tandem:
             "content_version": command.content_version,
             "client_event_id": command.client_event_id,
         }
+        return cls(originator_id=stream, originator_version=version, timestamp=now(), **envelope, **fields)
 
-    def _journey_builder(self, actor: Actor, command: Command, payload: dict[str, Any]):
+    def _journey_builder(self, actor: Actor, command: Command, payload: dict[str, Any]) -> Build:
         def build(ctx: WriteContext) -> list[Any]:
             if actor.role not in ("service_user", "worker"):
                 raise Forbidden(f"a {actor.role} cannot record {command.type}", "type")
@@ -180,25 +177,17 @@ class Tandem:
             elif actor.role != "service_user" or actor.user_id != su_id:
                 raise Forbidden(f"a {actor.role} cannot record this", "type")
             fields = dict(payload)
-            sealed = SEALED_FIELDS.get(command.type)
+            cls = A.ACTIONS[command.type]
+            sealed = cls.sealed_field
             if sealed:
                 value = fields[sealed]
-                fields[sealed] = self.keys.seal(su_id, value if isinstance(value, str) else json.dumps(value))
+                fields[sealed] = self.keys.seal(su_id, json.dumps(value) if cls.sealed_as_json else value)
             jid = A.journey_id(su_id)
-            cls = getattr(A.Journey, command.type)
-            return [
-                cls(
-                    originator_id=jid,
-                    originator_version=ctx.next_version(jid),
-                    timestamp=now(),
-                    **self._envelope(actor, command),
-                    **fields,
-                )
-            ]
+            return [self._action(cls, jid, ctx.next_version(jid), actor, command, fields)]
 
         return build
 
-    def _session_builder(self, actor: Actor, command: Command, payload: dict[str, Any]):
+    def _session_builder(self, actor: Actor, command: Command, payload: dict[str, Any]) -> Build:
         def build(ctx: WriteContext) -> list[Any]:
             if command.session_id is None:
                 raise InvalidField("is required for joint-session actions", "session_id")
@@ -243,19 +232,11 @@ class Tandem:
             if t == "SessionEnded":
                 fields["reason"] = fields["reason"] or "ended by worker"
             cls = getattr(A.JointSession, t)
-            return [
-                cls(
-                    originator_id=s.id,
-                    originator_version=s.version + 1,
-                    timestamp=now(),
-                    **self._envelope(actor, command),
-                    **fields,
-                )
-            ]
+            return [self._action(cls, s.id, s.version + 1, actor, command, fields)]
 
         return build
 
-    def _consent_builder(self, actor: Actor, command: Command, payload: dict[str, Any]):
+    def _consent_builder(self, actor: Actor, command: Command, payload: dict[str, Any]) -> Build:
         def build(ctx: WriteContext) -> list[Any]:
             if actor.role != "service_user":
                 raise Forbidden("only service users give or withdraw consent", "type")
@@ -268,15 +249,7 @@ class Tandem:
                     raise InvalidField("there is no such study", "study_id")
                 c.check_study_consent(study, payload["provision"], command.type == "StudyConsentGiven")
             cls = getattr(A.Consent, command.type)
-            return [
-                cls(
-                    originator_id=c.id,
-                    originator_version=c.version + 1,
-                    timestamp=now(),
-                    **self._envelope(actor, command),
-                    **payload,
-                )
-            ]
+            return [self._action(cls, c.id, c.version + 1, actor, command, payload)]
 
         return build
 
@@ -442,7 +415,7 @@ class Tandem:
 
         def build(ctx: WriteContext) -> list[Any]:
             existing = ctx.edit(A.link_id(worker_id, su_id))
-            if existing is None:
+            if not isinstance(existing, A.CaseloadLink):
                 link = A.CaseloadLink._create(
                     A.CaseloadLink.Linked, id=A.link_id(worker_id, su_id), worker_id=worker_id, su_id=su_id, by=by
                 )
@@ -457,7 +430,7 @@ class Tandem:
     def unlink(self, worker_id: UUID, su_id: UUID, by: UUID) -> Recorded:
         def build(ctx: WriteContext) -> list[Any]:
             link = ctx.edit(A.link_id(worker_id, su_id))
-            if link is None or not link.active:
+            if not isinstance(link, A.CaseloadLink) or not link.active:
                 raise Conflict("not linked", "su_id")
             link.trigger_event(A.CaseloadLink.Unlinked, by=by)
             return list(link.collect_events())
@@ -631,10 +604,10 @@ class Tandem:
         agg = self.log.find(study)
         return agg if isinstance(agg, A.Study) else None
 
-    def reveal(self, su_id: UUID, sealed: dict) -> str | None:
+    def reveal(self, su_id: UUID, sealed: Sealed) -> str | None:
         return self.keys.reveal(su_id, sealed)
 
-    def reveal_values(self, su_id: UUID, stored: dict) -> dict[str, float] | None:
+    def reveal_values(self, su_id: UUID, stored: dict[str, Any]) -> dict[str, float] | None:
         """A chart point's values (sealed, or plain from before they were); None once erased."""
         return self.keys.values(su_id, stored)
 

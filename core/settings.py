@@ -9,6 +9,11 @@ TANDEM_MASTER_KEY_FILE  or a file holding them (default: generated once into
                      $XDG_CONFIG_HOME/tandem/master.key, i.e. ~/.config/tandem/master.key,
                      outside the var dir: a copy of the data alone must not unwrap the keys)
 TANDEM_AUDIT_KEY     Ed25519 seed (64 hex) signing audit-chain checkpoints (default: generated once into var/audit.key)
+TANDEM_ALLOWED_ORIGINS  comma-separated origins, besides the site's own, that may open a live socket
+TANDEM_PROJECTION_BATCH, TANDEM_PROJECTION_REBUILD_BATCH, TANDEM_PROJECTION_COALESCE_S  the projection follower's pace
+TANDEM_CRISIS_NOTICE_FILE  a YAML file replacing the crisis-support notice (content_env)
+TANDEM_CONTENT_VERSIONS_DIR  where content snapshots are kept (content_env)
+HOST, PORT           where `tandem serve` listens (listen_address)
 """
 
 from __future__ import annotations
@@ -20,6 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+PROJECTION_BATCH = 1000  # events a projection follower applies per transaction while live
+PROJECTION_REBUILD_BATCH = 2000  # and per transaction while rebuilding
+# After catching up, a follower gathers commits this long before its next batch: a batch
+# per commit cost more than the events in it and slowed live sessions (docs/performance.md).
+PROJECTION_COALESCE_S = 0.2
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -29,6 +40,10 @@ class Settings:
     secret_key: str
     master_key: bytes
     audit_key: str = ""  # hex seed of the checkpoint-signing key (core/audit.py)
+    allowed_origins: frozenset[str] = frozenset()  # without a trailing slash
+    projection_batch: int = PROJECTION_BATCH
+    projection_rebuild_batch: int = PROJECTION_REBUILD_BATCH
+    projection_coalesce_s: float = PROJECTION_COALESCE_S
 
     @property
     def backend(self) -> str:
@@ -136,4 +151,31 @@ def load(**overrides: str) -> Settings:
         secret_key=secret,
         master_key=_master_key(env, var_dir),
         audit_key=env.get("TANDEM_AUDIT_KEY") or _key_file(var_dir, "audit.key", 32),
+        allowed_origins=frozenset(
+            o.strip().rstrip("/") for o in env.get("TANDEM_ALLOWED_ORIGINS", "").split(",") if o.strip()
+        ),
+        projection_batch=int(env.get("TANDEM_PROJECTION_BATCH") or PROJECTION_BATCH),
+        projection_rebuild_batch=int(env.get("TANDEM_PROJECTION_REBUILD_BATCH") or PROJECTION_REBUILD_BATCH),
+        projection_coalesce_s=float(env.get("TANDEM_PROJECTION_COALESCE_S") or PROJECTION_COALESCE_S),
     )
+
+
+@dataclass(frozen=True)
+class ContentEnv:
+    """What the content layer takes from the environment (read without making any keys)."""
+
+    crisis_notice_file: Path | None
+    versions_dir: Path | None
+
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+
+
+def listen_address() -> tuple[str, int]:
+    """HOST and PORT for `tandem serve` (its flags win)."""
+    return os.environ.get("HOST") or DEFAULT_HOST, int(os.environ.get("PORT") or DEFAULT_PORT)
+
+
+def content_env() -> ContentEnv:
+    crisis, versions = os.environ.get("TANDEM_CRISIS_NOTICE_FILE"), os.environ.get("TANDEM_CONTENT_VERSIONS_DIR")
+    return ContentEnv(Path(crisis) if crisis else None, Path(versions) if versions else None)

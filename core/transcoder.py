@@ -36,7 +36,8 @@ def _ext_hook(code: int, data: bytes) -> Any:
 
 class MsgpackTranscoder(Transcoder):
     def encode(self, obj: Any) -> bytes:
-        return msgpack.packb(obj, default=_default, use_bin_type=True)
+        packed: bytes = msgpack.packb(obj, default=_default, use_bin_type=True)
+        return packed
 
     def decode(self, data: bytes) -> Any:
         return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)

@@ -13,17 +13,25 @@ import copy
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from core.commands import Pending, Recorded
 from core.errors import CommandError, Conflict, StoreUnavailable
-from core.recorders import Receipt, SessionMark
+from core.recorders import Ack, Receipt, SessionMark
+
+if TYPE_CHECKING:
+    from core.log import EventLog
+
+Event = Aggregate.Event
+Build = Callable[["WriteContext"], list[Event]]  # a pending write's events, built against the writer's view
+CommitListener = Callable[[int, list[tuple[int, Event]]], None]  # (head position, the commit's (position, event)s)
 
 log = logging.getLogger("tandem.writer")
 
@@ -40,17 +48,17 @@ class WriteContext:
     writer's cached aggregate; it is copied only when something changes it (`edit`,
     or a new event for it in `apply`), so a failed batch never leaves a half-applied
     change in the cache and the common case, checking a session or a link, copies
-    nothing (copying the session on every write was a tenth of the server's time).
+    nothing (docs/performance.md: copying on every write was costly).
     """
 
     def __init__(self, writer: GroupCommitWriter):
         self._w = writer
-        self._read: dict[UUID, Any] = {}  # shared with the cache: never mutate
-        self._overlay: dict[UUID, Any] = {}  # this batch's own copies
+        self._read: dict[UUID, Aggregate] = {}  # shared with the cache: never mutate
+        self._overlay: dict[UUID, Aggregate] = {}  # this batch's own copies
         self._versions: dict[UUID, int] = {}
-        self._built: list[Any] = []  # this batch's events so far, not yet committed
+        self._built: list[Event] = []  # this batch's events so far, not yet committed
 
-    def get(self, aggregate_id: UUID) -> Any | None:
+    def get(self, aggregate_id: UUID) -> Aggregate | None:
         """The aggregate as this batch sees it, for reading only."""
         if aggregate_id in self._overlay:
             return self._overlay[aggregate_id]
@@ -61,7 +69,7 @@ class WriteContext:
             self._read[aggregate_id] = agg
         return self._read[aggregate_id]
 
-    def edit(self, aggregate_id: UUID) -> Any | None:
+    def edit(self, aggregate_id: UUID) -> Aggregate | None:
         """A private copy to trigger events on."""
         if aggregate_id not in self._overlay:
             agg = self.get(aggregate_id)
@@ -72,22 +80,24 @@ class WriteContext:
 
     def next_version(self, stream_id: UUID) -> int:
         """The version for a new event on a stream that is appended to without loading it."""
-        if stream_id in self._overlay or stream_id in self._read:
-            return self.get(stream_id).version + 1
+        known = self._overlay.get(stream_id) or self._read.get(stream_id)
+        if known is not None:
+            return known.version + 1
         if stream_id not in self._versions:
             self._versions[stream_id] = self._w.last_version(stream_id)
         self._versions[stream_id] += 1
         return self._versions[stream_id]
 
-    def built(self, stream_id: UUID) -> list[Any]:
+    def built(self, stream_id: UUID) -> list[Event]:
         """Events for this stream built earlier in this batch (they commit with it)."""
         return [ev for ev in self._built if ev.originator_id == stream_id]
 
-    def apply(self, event: Any) -> None:
+    def apply(self, event: Event) -> None:
         self._built.append(event)
         if event.originator_id not in self._read and event.originator_id not in self._overlay:
             return
         agg = self.edit(event.originator_id)
+        assert agg is not None  # it is in this batch's view: checked just above
         # Events made with trigger_event() have already been applied to the copy.
         if agg.version < event.originator_version:
             event.mutate(agg)
@@ -100,7 +110,7 @@ class WriteContext:
 
 
 class GroupCommitWriter:
-    def __init__(self, app: Any, on_commit: Callable[[int, list[tuple[int, Any]]], None]):
+    def __init__(self, app: EventLog, on_commit: CommitListener):
         self.app = app
         self.on_commit = on_commit
         self.versions: dict[UUID, int] = {}  # last known version of streams we append to
@@ -108,7 +118,7 @@ class GroupCommitWriter:
         # batch the log's head is compared with `_seen`: anything another process wrote
         # in between is read and its aggregates forgotten, so a link revoked elsewhere is
         # never judged from a stale copy.
-        self._cache: dict[UUID, Any] = {}
+        self._cache: dict[UUID, Aggregate] = {}
         self._seen = app.head()
         self._q: queue.SimpleQueue[tuple[Pending, Future[Recorded]] | None] = queue.SimpleQueue()
         # asyncio callers, answered with one wake-up per event loop per batch
@@ -137,7 +147,7 @@ class GroupCommitWriter:
 
     # -- reads used by WriteContext
 
-    def load(self, aggregate_id: UUID) -> Any | None:
+    def load(self, aggregate_id: UUID) -> Aggregate | None:
         """The aggregate as committed (do not change it: WriteContext works on a copy)."""
         agg = self._cache.get(aggregate_id)
         if agg is None:
@@ -146,12 +156,12 @@ class GroupCommitWriter:
                 self.remember(agg)
         return agg
 
-    def remember(self, agg: Any) -> None:
+    def remember(self, agg: Aggregate) -> None:
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()
         self._cache[agg.id] = agg
 
-    def forget(self, aggregate_ids: Any) -> None:
+    def forget(self, aggregate_ids: Iterable[UUID]) -> None:
         for agg_id in aggregate_ids:
             self._cache.pop(agg_id, None)
             self.versions.pop(agg_id, None)
@@ -166,7 +176,7 @@ class GroupCommitWriter:
             self.versions.clear()
         else:
             changed = self.app.recorder.select_notifications(self._seen + 1, head - self._seen, stop=head)
-            self.forget({n.originator_id for n in changed})
+            self.forget({UUID(str(n.originator_id)) for n in changed})
         self._seen = head
 
     def last_version(self, stream_id: UUID) -> int:
@@ -217,7 +227,7 @@ class GroupCommitWriter:
         # 1. Idempotency. The receipts table's primary key rejects a key that is
         # already recorded, so the common case (every key new) costs no lookup: only
         # after a conflict are the keys looked up and the originals answered.
-        acks = {}
+        acks: dict[tuple[str, str], Ack] = {}
         if check_keys:
             keys = [p.key for p, _ in batch if p.key is not None]
             acks = self.app.recorder.find_acks(keys) if keys else {}
@@ -238,9 +248,9 @@ class GroupCommitWriter:
 
         # 2. Build every write's events against one consistent view.
         ctx = WriteContext(self)
-        events: list[Any] = []
+        events: list[Event] = []
         receipts: list[Receipt] = []
-        built: list[tuple[Pending, Future[Recorded], list[Any]]] = []
+        built: list[tuple[Pending, Future[Recorded], list[Event]]] = []
         for p, fut in todo:
             try:
                 evs = p.build(ctx)
@@ -300,7 +310,7 @@ class GroupCommitWriter:
         try:
             self.on_commit(
                 max(position.values()),
-                sorted(((r.notification.id, r.domain_event) for r in recordings), key=itemgetter(0)),
+                sorted(((position[id(ev)], ev) for ev in events), key=itemgetter(0)),
             )
         except Exception:
             log.exception("commit listener failed")
@@ -309,7 +319,7 @@ class GroupCommitWriter:
             fut.set_result(Recorded(position[id(main)], _event_id(main)))
 
 
-def _session_marks(events: list[Any]) -> list[SessionMark]:
+def _session_marks(events: list[Event]) -> list[SessionMark]:
     """The events done inside a joint session other than the session's own (those are
     found by the session's id already)."""
     marks = []
@@ -320,14 +330,14 @@ def _session_marks(events: list[Any]) -> list[SessionMark]:
     return marks
 
 
-def _event_id(event: Any) -> str:
+def _event_id(event: Event) -> str:
     return getattr(event, "event_id", None) or f"{event.originator_id}:{event.originator_version}"
 
 
 def _chain_duplicate(first: Future[Recorded], dup: Future[Recorded]) -> None:
     def done(f: Future[Recorded]) -> None:
         if f.exception() is not None:
-            dup.set_exception(f.exception())  # type: ignore[arg-type]
+            dup.set_exception(f.exception())
         else:
             r = f.result()
             dup.set_result(Recorded(r.position, r.event_id, duplicate=True))

@@ -18,7 +18,6 @@ from projections.store import DEAD_LETTERS, Conn, TableSpec, ViewStore
 
 Key = tuple[Any, ...]
 Row = dict[str, Any]
-_MISSING: Any = object()
 
 
 class Dead(Exception):
@@ -44,7 +43,8 @@ _last_iso: list[Any] = [None, None]
 def iso(dt: Any) -> str | None:
     # Every projection formats the same event's timestamp: remember the last one.
     if dt is _last_iso[0]:
-        return _last_iso[1]
+        cached: str | None = _last_iso[1]
+        return cached
     text = dt.isoformat() if dt is not None else None
     _last_iso[0], _last_iso[1] = dt, text
     return text
@@ -157,10 +157,8 @@ class Rows:
 
     def get(self, table: str, *key: Any) -> Row | None:
         """The row (a copy the handler may change and `put`), or None."""
-        if self._staged:
-            staged = self._staged.get((table, key), _MISSING)
-            if staged is not _MISSING:
-                return staged  # the handler's own row from earlier in this event
+        if (table, key) in self._staged:
+            return self._staged[(table, key)]  # the handler's own row from earlier in this event
         c = self.cache[table]
         if key in c:
             row = c[key]

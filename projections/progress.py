@@ -192,7 +192,8 @@ class Progress(Projection):
         if self.content is None:
             return None
         try:
-            return self.content.video(video_id).topic_id
+            topic_id: str = self.content.video(video_id).topic_id
+            return topic_id
         except (KeyError, AttributeError):
             return None
 

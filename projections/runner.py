@@ -9,7 +9,6 @@ batch, so another process (a `rebuild` swap, a second server) moving them is not
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -34,12 +33,6 @@ log = logging.getLogger("tandem.projections")
 
 ALL: tuple[type[Projection], ...] = (Directory, Progress, Trackers, Sessions, Engagement, Research)
 NEW = "__new"  # suffix of the tables (and tracking row) a rebuild writes into
-BATCH = int(os.environ.get("TANDEM_PROJECTION_BATCH", "1000"))
-REBUILD_BATCH = int(os.environ.get("TANDEM_PROJECTION_REBUILD_BATCH", "2000"))
-# After catching up, gather commits for this long before the next batch, unless someone
-# waits for a position (`wait_for`). A batch per commit cost more than the events in it
-# (tracking rows, a transaction) and, holding the GIL, tripled live-session latency.
-COALESCE_S = float(os.environ.get("TANDEM_PROJECTION_COALESCE_S", "0.2"))
 
 
 @dataclass
@@ -68,7 +61,7 @@ class ProjectionSet:
         tandem: Any = None,
         content: Any = None,
         names: Iterable[str] | None = None,
-        batch_size: int = BATCH,
+        batch_size: int | None = None,
         poll_s: float = 1.0,
     ):
         self.settings = settings
@@ -82,7 +75,7 @@ class ProjectionSet:
         }
         for name, p in self.projections.items():
             setattr(self, name, p)
-        self.batch_size = batch_size
+        self.batch_size = batch_size or settings.projection_batch
         self.poll_s = poll_s
         self._live = {
             n: Runtime(p, n, Rows(p.tables, "", authoritative=False), -1) for n, p in self.projections.items()
@@ -178,7 +171,7 @@ class ProjectionSet:
                 continue
             if n < self.batch_size:
                 self._wake.wait(self.poll_s)  # the commit signal or NOTIFY wakes us; polling is the fallback
-                self._hurry.wait(COALESCE_S)
+                self._hurry.wait(self.settings.projection_coalesce_s)  # unless someone waits in wait_for
 
     def _listen(self) -> None:
         """PostgreSQL: the library's LISTEN/NOTIFY subscription is our wake-up call."""
@@ -336,7 +329,7 @@ class ProjectionSet:
             # The swap: lock the live rows, apply whatever arrived meanwhile, rename, move the position.
             conn.begin()
             conn.lock_tracking([p.name for p in projs])
-            while events := self.log.read(position, REBUILD_BATCH):
+            while events := self.log.read(position, self.settings.projection_rebuild_batch):
                 self._apply(conn, rts, events)
                 position = events[-1][0]
                 for rt in rts:
@@ -373,7 +366,7 @@ class ProjectionSet:
             pos = position
             try:
                 while pos < head and not stop.is_set():
-                    events = self.log.read(pos, REBUILD_BATCH)
+                    events = self.log.read(pos, self.settings.projection_rebuild_batch)
                     if not events:
                         break
                     q.put(events)

@@ -91,9 +91,9 @@ class ViewStore:
         import psycopg
         from psycopg.rows import dict_row
 
-        raw = psycopg.connect(self.conninfo, autocommit=True, row_factory=dict_row)
-        raw.execute(f'SET search_path TO "{self.schema}"')
-        return Conn(raw, "postgres")
+        pg = psycopg.connect(self.conninfo, autocommit=True, row_factory=dict_row)
+        pg.execute(f'SET search_path TO "{self.schema}"')
+        return Conn(pg, "postgres")
 
     def reader(self) -> Conn:
         """A connection for short reads, one per thread (web request threads reuse theirs)."""

@@ -27,26 +27,7 @@ from realtime.protocol import Frame, to_wire
 
 log = logging.getLogger("tandem.realtime")
 
-ENVELOPE_ATTRS = {
-    "originator_id",
-    "originator_version",
-    "timestamp",
-    "event_id",
-    "actor_id",
-    "actor_role",
-    "device",
-    "session_id",
-    "client_time",
-    "content_version",
-    "client_event_id",
-}
-SEALED = {
-    "AnswerSaved": "answer",
-    "WorksheetItemAdded": "text",
-    "WorksheetItemChanged": "text",
-    "ChartPointRecorded": "values",
-}
-JSON_SEALED = {"ChartPointRecorded"}  # sealed as JSON text
+ENVELOPE_ATTRS, SEALED, JSON_SEALED = A.ENVELOPE_FIELDS, A.SEALED_FIELDS, A.JSON_SEALED  # declared on the event classes
 BATCH = 500
 
 

@@ -16,7 +16,7 @@ from uuid import UUID
 from starlette.requests import Request
 
 from core import aggregates as A
-from core.access import Shares
+from core.access import SessionAccess, Shares
 from core.commands import Actor
 from core.errors import NotInSession
 from web import errors
@@ -26,7 +26,8 @@ EVERYTHING = None  # the SU themself: no filter
 
 def shares_of(request: Request, su_id: UUID) -> Shares:
     """As stored (the writer judges a worker's writes by the same), not a projection that may lag."""
-    return request.app.state.tandem.shares(su_id)
+    shares: Shares = request.app.state.tandem.shares(su_id)
+    return shares
 
 
 def printable(text: str) -> str:
@@ -67,7 +68,7 @@ async def joint_session(request: Request, actor: Actor, session_id: str) -> A.Jo
         sid = UUID(session_id)
     except (ValueError, TypeError):
         raise errors.not_found("session") from None
-    standing = await asyncio.to_thread(request.app.state.tandem.session_access, actor.user_id, sid)
+    standing: SessionAccess = await asyncio.to_thread(request.app.state.tandem.session_access, actor.user_id, sid)
     refused = standing.refusal(allow_ended=True)
     if refused is None:
         assert standing.session is not None

@@ -30,12 +30,14 @@ def _directory(request: Request) -> Any:
 
 
 async def _create(request: Request, data: dict[str, Any]) -> dict[str, Any]:
-    fields = {k: data.get(k) for k in ("username", "display_name", "role", "password")}
-    for k, v in fields.items():
+    fields: dict[str, str] = {}
+    for k in ("username", "display_name", "role", "password"):
+        v = data.get(k)
         if not isinstance(v, str) or (k != "display_name" and not v.strip()):
             raise errors.WebError(422, "invalid_field", "is required", k)
+        fields[k] = v
     for k in ("username", "display_name"):
-        if not fields[k].isprintable():  # type: ignore[union-attr]
+        if not fields[k].isprintable():
             raise errors.WebError(422, "invalid_field", "must not contain control characters", k)
     if fields["role"] not in ROLES:
         raise errors.WebError(422, "invalid_field", f"must be one of {', '.join(ROLES)}", "role")

@@ -71,9 +71,8 @@ def routes() -> list[BaseRoute]:
     ]
 
 
-# A live server makes a few short-lived dicts per frame. With the default young-generation
-# threshold (700) many were still queued at a collection, got promoted, and the full
-# collections they caused paused a 500-session server for 100-200 ms every few seconds.
+# Frames make short-lived dicts: a larger young generation keeps them from being promoted
+# into full collections that pause every socket (docs/performance.md).
 GC_YOUNG = 50_000
 
 
@@ -114,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(BodyLimit),
             Middleware(SessionByScheme, secret_key=settings.secret_key),
         ],
-        exception_handlers=errors.HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=errors.HANDLERS,
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -50,8 +50,8 @@ def actor_from(conn: HTTPConnection) -> Actor | None:
     before the account's last "log out everywhere", or the account is gone,
     deactivated, erased or has a different role now.
     """
-    cached = conn.scope.get(_CACHE_KEY, False)
-    if cached is not False:
+    if _CACHE_KEY in conn.scope:
+        cached: Actor | None = conn.scope[_CACHE_KEY]
         return cached
     actor = _check(conn)
     conn.scope[_CACHE_KEY] = actor

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import time
 from typing import Any
@@ -34,7 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
         print("Demo accounts (username / password):")
         for username, role, password in creds:
             print(f"  {role:<13} {username:<6} / {password}")
-    port = int(args.port or os.environ.get("PORT", "8000"))
+    port = args.port or settings_mod.listen_address()[1]
     print(f"Tandem on http://{args.host}:{port}  (store: {settings.backend})", flush=True)
     uvicorn.run(
         "web.app:create_app",
@@ -152,13 +151,15 @@ def _manage(t: Any, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core.settings import listen_address
+
     p = argparse.ArgumentParser(
         prog="tandem", description="Tandem: a recovery website used together, event-sourced and live."
     )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="run the web server (uvicorn)")
-    s.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    s.add_argument("--host", default=listen_address()[0])
     s.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
     s.add_argument("--workers", type=int, default=1, help="server processes (needs PostgreSQL and Redis when > 1)")
     s.add_argument("--demo", action="store_true", help="seed the demo accounts first and print their passwords")

@@ -1,4 +1,4 @@
-"""Joint sessions over HTTP and the WebSocket endpoint (realtime engineer's module).
+"""Joint sessions over HTTP and the WebSocket endpoint.
 
 HTTP: start a session and show the invite (code, QR, link); join by code; the live
 pages (a lobby and the topic/section pages with the live bar); leave and end; a token
@@ -9,10 +9,9 @@ the session cookie (browsers, origin-checked) or a bearer token, then handed to 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 from uuid import UUID
 
@@ -23,17 +22,17 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from core.commands import Actor, Command
+from core.commands import ROLES, Actor, Command
 from core.errors import CommandError
 from realtime import protocol as P
 from realtime import tokens
-from realtime.codes import MemoryCodes, RedisCodes
+from realtime.codes import Invite, MemoryCodes, RedisCodes
 from realtime.conn import CLOSE_SESSION_ENDED, CLOSE_UNLINKED, Transport
 from realtime.hub import Hub, Limits
 from realtime.presence import Grace
 from web import errors
 from web.auth import actor_from, signed_in
-from web.guard import form_body, guarded, json_body
+from web.guard import Policy, form_body, guarded, json_body
 from web.socket_protocol import SEND_NOW
 from web.templating import render
 
@@ -72,8 +71,16 @@ async def shutdown(app: Any) -> None:
         await hub.stop()
 
 
-def codes_of(app: Any) -> Any:
-    codes = getattr(app.state, "live_codes", None)
+class InviteCodes(Protocol):
+    """Single-use join codes: in memory for one process, in Redis across processes."""
+
+    async def create(self, session_id: str, su_id: str) -> tuple[str, Invite]: ...
+
+    async def redeem(self, code: str, su_id: str) -> Invite | None: ...
+
+
+def codes_of(app: Any) -> InviteCodes:
+    codes: InviteCodes | None = getattr(app.state, "live_codes", None)
     if codes is None:
         url = (getattr(app.state, "live_options", {}) or {}).get("redis_url", app.state.tandem.settings.redis_url)
         codes = app.state.live_codes = RedisCodes(url) if url else MemoryCodes()
@@ -91,10 +98,6 @@ def _bearer(conn: Request | WebSocket) -> Actor | None:
     claims = _bearer_claims(conn)
     who = signed_in(conn.app.state.tandem, claims, tokens.TOKEN_TTL) if claims else None
     return Actor(user_id=who[0], role=who[1], device="cli") if who else None
-
-
-def _who(conn: Request | WebSocket) -> Actor | None:
-    return _bearer(conn) or actor_from(conn)
 
 
 async def _member_session(request: Request, actor: Actor, session_id: str) -> Any:
@@ -257,11 +260,9 @@ async def api_token_logout(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-api_join.policy = guarded(roles={"service_user"}, mutates=True)(lambda r, a: None).policy  # type: ignore[attr-defined]
-api_token_logout.policy = guarded(roles={"service_user", "worker", "researcher", "admin"}, mutates=True)(  # type: ignore[attr-defined]
-    lambda r, a: None
-).policy
-api_token.policy = guarded(roles=None, mutates=True)(lambda r, a: None).policy  # type: ignore[attr-defined]
+api_join.policy = Policy(frozenset({"service_user"}), mutates=True)  # type: ignore[attr-defined]
+api_token_logout.policy = Policy(frozenset(ROLES), mutates=True)  # type: ignore[attr-defined]
+api_token.policy = Policy(None, mutates=True)  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------ live pages
@@ -420,8 +421,7 @@ def origin_allowed(ws: WebSocket) -> bool:
     origin = ws.headers.get("origin")
     if origin is None:
         return True  # not a browser; such clients must bring a bearer token (see below)
-    allowed = {o.strip().rstrip("/") for o in os.environ.get("TANDEM_ALLOWED_ORIGINS", "").split(",") if o.strip()}
-    if origin.rstrip("/") in allowed:
+    if origin.rstrip("/") in ws.app.state.tandem.settings.allowed_origins:
         return True
     host = ws.headers.get("host", "")
     return urlparse(origin).netloc.lower() == host.lower() and host != ""

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from core.commands import Actor
+from core.access import Shares
+from core.commands import SHARE_KINDS, Actor
 from web import access, errors, views
 from web.guard import form_body, guarded
 from web.recording import record
@@ -23,7 +24,6 @@ __path__ = [str(__import__("pathlib").Path(__file__).with_suffix(""))]
 SU = {"service_user"}
 WORKER = {"worker"}
 RESEARCHER = {"researcher"}
-SCOPES = ("topic", "answer", "tracker", "worksheet")
 
 
 @guarded(roles=None)
@@ -104,10 +104,10 @@ async def sharing_page(request: Request, actor: Actor) -> Response:
 async def sharing_change(request: Request, actor: Actor) -> Response:
     form = await form_body(request)
     scope, ref, share = form.get("scope", ""), form.get("ref", ""), form.get("share", "")
-    if scope not in SCOPES or share not in ("1", "0"):
+    if scope not in SHARE_KINDS or share not in ("1", "0"):
         raise errors.WebError(422, "invalid_field", "Choose what to share and whether to share it.", "scope")
     content = request.app.state.content
-    if not content.knows({"answer": "question"}.get(scope, scope), ref):
+    if not content.knows(SHARE_KINDS[scope], ref):
         raise errors.WebError(422, "invalid_field", "There is no such item to share.", "ref")
     await record(
         request,
@@ -170,7 +170,7 @@ async def caseload_page(request: Request, actor: Actor) -> Response:
     return render(request, "caseload.html", {"people": people})
 
 
-def _shared_summary(request: Request, su_id: Any, shares: access.Shares) -> dict[str, Any]:
+def _shared_summary(request: Request, su_id: Any, shares: Shares) -> dict[str, Any]:
     content = request.app.state.content
     progress = request.app.state.projections.progress
     topics = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -11,10 +10,9 @@ from uuid import UUID
 from starlette.requests import Request
 
 from core.commands import Actor, Command
-from web import errors, readmodel
+from web import readmodel
 
 # Printable ASCII only: the core checks the length, and PostgreSQL refuses NUL bytes in text.
-CLIENT_EVENT_ID = re.compile(r"^[\x21-\x7e]{8,100}$")
 
 
 async def record(
@@ -28,10 +26,6 @@ async def record(
 ) -> dict[str, Any]:
     """-> {"position", "event_id", "duplicate", "fresh"}; `fresh` False means the page may lag a moment."""
     app = request.app
-    if client_event_id is not None and not CLIENT_EVENT_ID.match(client_event_id):
-        raise errors.WebError(
-            422, "invalid_field", "must be 8 to 100 printable characters without spaces", "client_event_id"
-        )
     command = Command(
         type=type_,
         payload=payload,

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from core.commands import Actor
+from core.commands import Actor, Recorded
 from core.errors import CommandError, Forbidden
 from web import csrf, errors, ratelimit
 from web.auth import end_session, start_session
@@ -116,7 +116,7 @@ async def _change_password(request: Request, actor: Actor, current: object, new:
     if refused is not None:
         raise refused
     try:
-        rec = await asyncio.to_thread(
+        rec: Recorded = await asyncio.to_thread(
             tandem.change_password, actor.user_id, current[:1024], new
         )  # argon2 twice: slow on purpose
     except Forbidden:

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from core import aggregates as A
+from core.keystore import Sealed
 from core.service import Tandem
 
 ERASED = "(this text was erased)"
@@ -41,7 +42,7 @@ def _events(tandem: Tandem, su_id: UUID, *classes: type) -> list[Any]:
     return tandem.log.stream(A.journey_id(su_id), classes)
 
 
-def _texts(tandem: Tandem, su_id: UUID) -> Callable[[dict], str]:
+def _texts(tandem: Tandem, su_id: UUID) -> Callable[[Sealed], str]:
     open_ = tandem.keys.opener(su_id)  # one read of the key for the whole page
     return lambda sealed: open_(sealed) or ERASED
 
@@ -76,7 +77,3 @@ def worksheet_items(tandem: Tandem, su_id: UUID, worksheet_ids: set[str] | None 
     for (w, _), item in live.items():
         out.setdefault(w, []).append(item)
     return out
-
-
-def item_exists(tandem: Tandem, su_id: UUID, worksheet_id: str, item_id: str) -> bool:
-    return any(i.item_id == item_id for i in worksheet_items(tandem, su_id, {worksheet_id}).get(worksheet_id, []))

@@ -81,11 +81,11 @@ async def section_context(request: Request, viewer: Actor, su_id: UUID, section_
 
     video = content.video(section.video_id) if section.video_id else None
     # Watching is topic progress: a worker sees it only in a topic the SU shares.
-    progress_visible = own or shares.topic(section.topic_id)
+    progress_visible = shares is None or shares.topic(section.topic_id)
     video_progress = views.progress.video(su_id, video.id) if video and progress_visible else None
 
     qids = {q.id for q in section.questions}
-    if not own:
+    if shares is not None:
         qids = {q for q in qids if shares.answer(q)}
     saved = await asyncio.to_thread(texts.answers, tandem, su_id, qids) if qids else {}
     questions = [
@@ -96,7 +96,7 @@ async def section_context(request: Request, viewer: Actor, su_id: UUID, section_
     trackers = []
     for tid in section.trackers:
         tracker = content.tracker(tid)
-        visible = own or shares.tracker(tid)
+        visible = shares is None or shares.tracker(tid)
         series = await asyncio.to_thread(views.trackers.series, su_id, tid) if visible else []
         wk = charts.weeks(series)
         trackers.append(
@@ -115,13 +115,13 @@ async def section_context(request: Request, viewer: Actor, su_id: UUID, section_
             }
         )
 
-    wids = {w for w in section.worksheets if own or shares.worksheet(w)}
+    wids = {w for w in section.worksheets if shares is None or shares.worksheet(w)}
     items = await asyncio.to_thread(texts.worksheet_items, tandem, su_id, wids) if wids else {}
     worksheets = [
         {"worksheet": content.worksheet(w), "visible": w in wids, "items": items.get(w, [])} for w in section.worksheets
     ]
     prev, nxt = content.neighbours(section.id)
-    pairs = access.shares_of(request, su_id).pairs if own else shares.pairs
+    pairs = access.shares_of(request, su_id).pairs if shares is None else shares.pairs
     return {
         "section": section,
         "topic": topic,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -75,6 +77,8 @@ async def test_the_same_id_twice_in_one_batch_is_recorded_once(tandem, people):
             "answer",
         ),
         ("su", cmd("TopicOpened", "short", topic_id="recovery"), InvalidField, "client_event_id"),
+        ("su", cmd("TopicOpened", "has a space", topic_id="recovery"), InvalidField, "client_event_id"),
+        ("su", cmd("TopicOpened", "tab\tseparated", topic_id="recovery"), InvalidField, "client_event_id"),
         ("su", cmd("TopicOpened", "client-1004", topic_id="<script>"), InvalidField, "topic_id"),
         (
             "su",
@@ -154,6 +158,32 @@ def test_an_unlinked_worker_loses_access(tandem, people):
         tandem.record_blocking(worker, Command("TopicOpened", {"topic_id": "me"}, "client-3001", session_id=sid))
     with pytest.raises(Forbidden):
         tandem.start_session(worker, su.user_id)
+
+
+PERSONAL = {
+    "AnswerSaved": {"question_id": "recovery/a/q1", "answer": "the sea at dawn"},
+    "WorksheetItemAdded": {"worksheet_id": "me/w1", "item_id": "i-1", "text": "the sea at dawn"},
+    "WorksheetItemChanged": {"worksheet_id": "me/w1", "item_id": "i-1", "text": "the sea at dawn"},
+    "ChartPointRecorded": {"tracker_id": "sleep", "values": {"hours": 7.5}, "for_date": "2026-11-29"},
+}
+
+
+def test_every_field_an_event_class_declares_personal_is_stored_sealed(tandem, people, store_settings):
+    """The event classes are the one list of personal fields: each is unreadable in the store's file."""
+    assert set(A.SEALED_FIELDS) == set(PERSONAL)  # a new personal field needs a case here
+    su = people["su"]
+    for n, (type_, payload) in enumerate(PERSONAL.items()):
+        ack = tandem.record_blocking(su, cmd(type_, f"client-seal-{n}", **payload))
+        [(_, saved)] = tandem.read(ack.position - 1, limit=1)
+        stored = getattr(saved, A.SEALED_FIELDS[type_])
+        assert set(stored) == {"n", "c"}  # ciphertext, not the value
+        revealed = tandem.reveal(su.user_id, stored)
+        plain = payload[A.SEALED_FIELDS[type_]]
+        assert (json.loads(revealed) if type_ in A.JSON_SEALED else revealed) == plain
+    if store_settings.backend == "sqlite":
+        db = Path(store_settings.database_url.removeprefix("sqlite:///"))
+        raw = b"".join(f.read_bytes() for f in db.parent.glob(db.name + "*"))  # the file and its WAL
+        assert b"the sea at dawn" not in raw and b"hours" not in raw
 
 
 def test_free_text_is_sealed_and_erasure_shreds_it(tandem, people):

@@ -8,8 +8,9 @@ from typing import Any
 from uuid import UUID
 
 from core import aggregates as A
+from core.aggregates import SEALED_FIELDS
 from core.commands import Actor, Command
-from core.service import SEALED_FIELDS, Tandem
+from core.service import Tandem
 
 NAME = "Quentin Erasable"
 ANSWER = "my private answer about the hard winter"

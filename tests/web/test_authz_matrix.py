@@ -346,7 +346,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
         other=lambda c, r: (f"/api/caseload/{c.id('sue')}", {}),
     ),
     ("GET", "/api/openapi.json"): Entry(ALL, plain("/api/openapi.json")),
-    # Joint sessions (web/live_routes.py, the realtime engineer's routes).
+    # Joint sessions (web/live_routes.py).
     ("POST", "/sessions"): Entry(
         frozenset({WK}),
         lambda c, r: ("/sessions", {"data": {"su_id": c.id("sam")}}),
@@ -522,7 +522,7 @@ def _only_audits(events: list[Any]) -> bool:
     return all(isinstance(e, A.AuditTrail.DataAccessed) for e in events)
 
 
-LIVE = ("/sessions", "/join", "/live/", "/ws/")  # web/live_routes.py (realtime engineer)
+LIVE = ("/sessions", "/join", "/live/", "/ws/")  # web/live_routes.py
 
 
 def _group(path: str) -> str:

@@ -365,3 +365,32 @@ def test_every_page_has_the_crisis_notice(sqlite_site: Site) -> None:
     ):
         r = sam.get(url)
         assert 'id="crisis-notice"' in r.text and "116 123" in r.text, url
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"scope": "diary", "ref": "recovery"}, "scope"),
+        ({"scope": ["topic"], "ref": "recovery"}, "scope"),
+        ({"scope": "topic", "ref": "no-such-topic"}, "ref"),
+        ({"scope": "answer", "ref": "recovery"}, "ref"),  # a topic is not a question
+        ({"scope": "topic", "ref": {"id": "recovery"}}, "ref"),
+    ],
+)
+def test_sharing_something_that_is_not_an_item_is_422_and_records_nothing(
+    sqlite_site: Site, body: dict[str, object], field: str
+) -> None:
+    sam, token = sqlite_site.login("sam")
+    head = sqlite_site.tandem.head()
+    r = sam.post("/api/sharing", json={**body, "shared": True}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 422 and r.json()["error"]["field"] == field
+    assert sqlite_site.tandem.head() == head
+
+
+def test_a_client_event_id_with_a_space_is_422_and_records_nothing(sqlite_site: Site) -> None:
+    sam, token = sqlite_site.login("sam")
+    head = sqlite_site.tandem.head()
+    body = {"type": "TopicOpened", "payload": {"topic_id": "recovery"}, "client_event_id": "has a space"}
+    r = sam.post("/api/events", json=body, headers={"X-CSRF-Token": token})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "client_event_id"
+    assert sqlite_site.tandem.head() == head
