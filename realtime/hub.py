@@ -18,15 +18,16 @@ from uuid import UUID
 from core import aggregates as A
 from core.commands import Actor
 from realtime import protocol as P
-from realtime.conn import CLOSE_RATE, CLOSE_UNLINKED, Conn, RateLimit, Transport
+from realtime.conn import Conn, RateLimit, Transport
 from realtime.presence import Grace
+from realtime.protocol import CloseCode
 from realtime.revocation import Revocation, revocation_of
-from realtime.room import Room
+from realtime.room import Room, Surroundings
 from realtime.tail import Item, Tail, event_frame
 
 log = logging.getLogger("tandem.realtime")
 HELLO_TIMEOUT = 10.0
-CLOSE_REVOKED = 4001
+ROOM_MIN_AGE = 10.0  # seconds a room is kept, empty, for the socket that asked for it
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,15 @@ class Hub:
         self.backplane: Any = None
         self.started = False
         self._ready = asyncio.Event()
+        self._surroundings = Surroundings(
+            store=tandem,
+            reveal=self.reveal,
+            position=lambda: self.delivered,
+            publish_ephemeral=self.publish_ephemeral,
+            publish_presence=self.publish_presence,
+            recheck=self.recheck,
+            catalogue=lambda: self.tandem.catalogue,
+        )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -105,7 +115,7 @@ class Hub:
             self._sweeper.cancel()
         for room in list(self.rooms.values()):
             for conn in list(room.conns.values()):
-                conn.drop(1001, "server shutting down")
+                conn.drop(CloseCode.GOING_AWAY, "server shutting down")
         if self.backplane:
             await self.backplane.stop()
         if self._tail:
@@ -123,7 +133,13 @@ class Hub:
                 session = await asyncio.to_thread(self.tandem.session, UUID(session_id))
                 if session is None:
                     return None
-                room = Room(self, session)
+                room = Room(
+                    self._surroundings,
+                    session,
+                    grace=self.grace,
+                    replay=self.limits.replay,
+                    content_version=self.content_version,
+                )
                 self._su[session_id] = room.su_id
                 self.rooms[session_id] = room
                 if self.backplane:
@@ -175,17 +191,16 @@ class Hub:
         for room in list(self.rooms.values()):
             if revocation.link_id is not None:
                 if str(A.link_id(UUID(room.worker_id), UUID(room.su_id))) == revocation.link_id:
-                    room.drop_user(room.worker_id, CLOSE_UNLINKED, "no longer linked to this service user")
+                    room.drop_user(room.worker_id, CloseCode.UNLINKED, "no longer linked to this service user")
             elif revocation.user_id is not None:
-                room.drop_user(revocation.user_id, CLOSE_REVOKED, "signed out")
+                room.drop_user(revocation.user_id, CloseCode.REVOKED, "signed out")
 
-    def recheck_soon(self, room: Room, conn: Conn) -> None:
-        async def recheck() -> None:
-            standing = await asyncio.to_thread(self.tandem.session_access, UUID(conn.user_id), room.uuid)
-            if standing.refusal() is not None:
-                room.drop_user(conn.user_id, CLOSE_UNLINKED, "no longer allowed in this session")
-
-        asyncio.get_running_loop().create_task(recheck())
+    async def recheck(self, session_id: str, user_id: str) -> None:
+        """The store refused someone in a session: close their sockets if they lost access."""
+        standing = await asyncio.to_thread(self.tandem.session_access, UUID(user_id), UUID(session_id))
+        room = self.rooms.get(session_id)
+        if standing.refusal() is not None and room is not None:
+            room.drop_user(user_id, CloseCode.UNLINKED, "no longer allowed in this session")
 
     # ------------------------------------------------------------ one socket
 
@@ -205,7 +220,7 @@ class Hub:
         while room is not None and self.rooms.get(session_id) is not room:
             room = await self.room_for(session_id)  # it was retired meanwhile: never join an orphan
         if room is None:
-            await transport.close(4004, "no such session")
+            await transport.close(CloseCode.NO_SESSION, "no such session")
             return
         conn = Conn(
             transport, str(actor.user_id), actor.role, binary, limiter=RateLimit(self.limits.rate, self.limits.burst)
@@ -222,14 +237,14 @@ class Hub:
                     if conn.limiter.refused % 50 == 1:
                         conn.send(P.error("rate_limited", P.ERROR_CODES["rate_limited"]))
                     if conn.limiter.refused > self.limits.kick_after:
-                        conn.drop(CLOSE_RATE, "rate limit")
+                        conn.drop(CloseCode.RATE_LIMITED, "rate limit")
                     continue
                 try:
                     env = P.parse(data, session_id, self.tandem.catalogue)
                 except P.ProtocolError as exc:
                     conn.send(P.error(exc.code, exc.message, exc.field, exc.ref))
                     continue
-                await room.handle(conn, env)
+                room.handle(conn, env)
         finally:
             room.detach(conn)
             if conn.close_code is None:
@@ -260,54 +275,39 @@ class Hub:
             await transport.send(
                 P.encode(P.error("hello_first", P.ERROR_CODES["hello_first"], "type"), isinstance(data, bytes))
             )
-        await transport.close(1008, "no hello")
+        await transport.close(CloseCode.POLICY, "no hello")
         return None
 
     # ------------------------------------------------------------ other processes
 
-    def publish_ephemeral(self, room: Room, message: dict[str, Any]) -> None:
+    def publish_ephemeral(self, session_id: str, message: dict[str, Any]) -> None:
         if self.backplane:
-            self.backplane.publish(room.id, "eph", message)
+            self.backplane.publish(session_id, "eph", message)
 
-    def publish_presence(self, room: Room) -> None:
+    def publish_presence(self, session_id: str, view: dict[str, dict[str, Any]]) -> None:
         if self.backplane:
-            self.backplane.publish(room.id, "presence", room.presence.local_view())
+            self.backplane.publish(session_id, "presence", view)
 
     def on_remote(self, session_id: str, kind: str, origin: str, data: Any) -> None:
         room = self.rooms.get(session_id)
         if room is None or origin == self.process_id:
             return
         if kind == "eph":
-            if data.get("type") == "nav":
-                try:  # another process (perhaps an older version) checked it; check it the same way here
-                    data = {**data, "payload": P.check_location(data.get("payload") or {}, self.tandem.catalogue)}
-                except P.ProtocolError:
-                    log.warning("dropped a nav from process %s that names no content location", origin)
-                    return
-                room.location = {**data["payload"], "by": data.get("from"), "epoch": data.get("epoch")}
-            room.fanout(data)
+            try:
+                room.on_remote_ephemeral(data)
+            except P.ProtocolError:
+                log.warning("dropped a nav from process %s that names no content location", origin)
         elif kind == "presence":
-            room.presence.remote[origin] = data
-            room.remote_seen[origin] = time.monotonic()
-            room.broadcast_presence()
+            room.on_remote_presence(origin, data)
 
     async def _sweep(self) -> None:
-        beat = 0
         while True:
             await asyncio.sleep(self.tick)
-            beat += 1
             now = time.monotonic()
             for sid, room in list(self.rooms.items()):
                 try:
-                    for origin, seen in list(room.remote_seen.items()):
-                        if now - seen > 15:  # that process died or lost Redis
-                            room.presence.remote.pop(origin, None)
-                            room.remote_seen.pop(origin, None)
-                    room.record_timeouts()
-                    room.broadcast_presence()
-                    if beat % 5 == 0:
-                        self.publish_presence(room)
-                    if room.empty() and not room._tasks and now - room.created > 10:
+                    room.tick()
+                    if room.empty() and now - room.created > ROOM_MIN_AGE:
                         del self.rooms[sid]
                         if self.backplane:
                             await self.backplane.unsubscribe(sid)
