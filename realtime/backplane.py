@@ -171,7 +171,7 @@ class Backplane:
                 backoff = min(backoff * 2, 2.0)
             finally:
                 try:
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
                     await client.aclose()
                 except Exception:
                     pass

@@ -18,11 +18,13 @@ from uuid import UUID
 from core import aggregates as A
 from core.commands import Actor
 from realtime import protocol as P
+from realtime.backplane import Backplane
 from realtime.conn import Conn, RateLimit, Transport
 from realtime.presence import Grace
 from realtime.protocol import CloseCode
 from realtime.revocation import Revocation, revocation_of
 from realtime.room import Room, Surroundings
+from realtime.store import Store
 from realtime.tail import Item, Tail, event_frame
 
 log = logging.getLogger("tandem.realtime")
@@ -41,7 +43,7 @@ class Limits:
 class Hub:
     def __init__(
         self,
-        tandem: Any,
+        tandem: Store,
         *,
         content_version: str | None = None,
         grace: Grace = Grace(),  # noqa: B008 (frozen dataclass: a shared default is safe)
@@ -60,7 +62,7 @@ class Hub:
         self._room_lock = asyncio.Lock()
         self._tail: Tail | None = None
         self._sweeper: asyncio.Task[None] | None = None
-        self.backplane: Any = None
+        self.backplane: Backplane | None = None
         self.started = False
         self._ready = asyncio.Event()
         self._surroundings = Surroundings(
@@ -95,9 +97,7 @@ class Hub:
         )
         self._tail.start()
         if self.redis_url:
-            from realtime.backplane import Backplane
-
-            self.backplane = Backplane(
+            backplane = self.backplane = Backplane(
                 self.redis_url,
                 self.process_id,
                 self.on_remote,
@@ -105,8 +105,12 @@ class Hub:
                 self.tandem.settings.secret_key,
                 on_revoked=self.revoke,
             )
-            await self.backplane.start()
-            self.tandem.on_commit(lambda pos, _events: loop.call_soon_threadsafe(self.backplane.ring, pos))
+            await backplane.start()
+
+            def ring(position: int, _events: list[tuple[int, Any]]) -> None:
+                loop.call_soon_threadsafe(backplane.ring, position)
+
+            self.tandem.on_commit(ring)
         self._sweeper = loop.create_task(self._sweep())
         self._ready.set()
 
@@ -146,7 +150,7 @@ class Hub:
                     await self.backplane.subscribe(session_id)
         return room
 
-    def reveal(self, session_id: str, sealed: dict) -> str | None:
+    def reveal(self, session_id: str, sealed: dict[str, Any]) -> str | None:
         su = self._su.get(session_id)
         if su is None:
             s = self.tandem.session(UUID(session_id))

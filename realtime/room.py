@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from core import aggregates as A
 from core.commands import Actor, Catalogue, Command, Content, Recorded
@@ -22,17 +22,10 @@ from realtime import session as S
 from realtime.conn import Conn
 from realtime.presence import Grace
 from realtime.protocol import CloseCode, Frame
+from realtime.store import Store
 from realtime.tail import Item, read_session
 
 log = logging.getLogger("tandem.realtime")
-
-
-class Store(Protocol):
-    """What a room needs from the core (core.service.Tandem)."""
-
-    async def record(self, actor: Actor, command: Command) -> Recorded: ...
-
-    def head(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -44,7 +37,7 @@ class Surroundings:
     position: Callable[[], int]  # how far this process has delivered the log
     publish_ephemeral: Callable[[str, dict[str, Any]], None]
     publish_presence: Callable[[str, dict[str, dict[str, Any]]], None]
-    recheck: Callable[[str, str], Awaitable[None]]  # session id, user id
+    recheck: Callable[[str, str], Coroutine[Any, Any, None]]  # session id, user id
     catalogue: Callable[[], Catalogue | Content | None]
 
 
