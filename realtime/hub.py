@@ -1,4 +1,4 @@
-"""The process-wide live hub: rooms by session, the store tail, the optional Redis backplane.
+"""The process-wide live hub: rooms by session, the store tail, the backplane to other processes.
 
 `serve()` runs one socket from hello to close; the web endpoint authenticates the
 handshake and adapts its WebSocket to a receive callable and a `Transport`.
@@ -18,7 +18,7 @@ from uuid import UUID
 from core import aggregates as A
 from core.commands import Actor
 from realtime import protocol as P
-from realtime.backplane import Backplane
+from realtime.backplane import Backplane, Kind, LocalBackplane, backplane_for
 from realtime.conn import Conn, RateLimit, Transport
 from realtime.presence import Grace
 from realtime.protocol import CloseCode
@@ -62,7 +62,7 @@ class Hub:
         self._room_lock = asyncio.Lock()
         self._tail: Tail | None = None
         self._sweeper: asyncio.Task[None] | None = None
-        self.backplane: Backplane | None = None
+        self.backplane: Backplane = LocalBackplane()  # until start() picks the one the URL names
         self.started = False
         self._ready = asyncio.Event()
         self._surroundings = Surroundings(
@@ -96,21 +96,20 @@ class Hub:
             wanted=self.rooms.__contains__,
         )
         self._tail.start()
-        if self.redis_url:
-            backplane = self.backplane = Backplane(
-                self.redis_url,
-                self.process_id,
-                self.on_remote,
-                self._tail.wake,
-                self.tandem.settings.secret_key,
-                on_revoked=self.revoke,
-            )
-            await backplane.start()
+        backplane = self.backplane = backplane_for(
+            self.redis_url,
+            self.process_id,
+            self.on_remote,
+            self._tail.wake,
+            self.tandem.settings.secret_key,
+            on_revoked=self.revoke,
+        )
+        await backplane.start()
 
-            def ring(position: int, _events: list[tuple[int, Any]]) -> None:
-                loop.call_soon_threadsafe(backplane.ring, position)
+        def ring(position: int, _events: list[tuple[int, Any]]) -> None:
+            loop.call_soon_threadsafe(backplane.ring, position)
 
-            self.tandem.on_commit(ring)
+        self.tandem.on_commit(ring)
         self._sweeper = loop.create_task(self._sweep())
         self._ready.set()
 
@@ -120,8 +119,7 @@ class Hub:
         for room in list(self.rooms.values()):
             for conn in list(room.conns.values()):
                 conn.drop(CloseCode.GOING_AWAY, "server shutting down")
-        if self.backplane:
-            await self.backplane.stop()
+        await self.backplane.stop()
         if self._tail:
             await asyncio.to_thread(self._tail.stop)
 
@@ -146,8 +144,7 @@ class Hub:
                 )
                 self._su[session_id] = room.su_id
                 self.rooms[session_id] = room
-                if self.backplane:
-                    await self.backplane.subscribe(session_id)
+                await self.backplane.subscribe(session_id)
         return room
 
     def reveal(self, session_id: str, sealed: dict[str, Any]) -> str | None:
@@ -285,24 +282,23 @@ class Hub:
     # ------------------------------------------------------------ other processes
 
     def publish_ephemeral(self, session_id: str, message: dict[str, Any]) -> None:
-        if self.backplane:
-            self.backplane.publish(session_id, "eph", message)
+        self.backplane.publish(session_id, Kind.EPHEMERAL, message)
 
     def publish_presence(self, session_id: str, view: dict[str, dict[str, Any]]) -> None:
-        if self.backplane:
-            self.backplane.publish(session_id, "presence", view)
+        self.backplane.publish(session_id, Kind.PRESENCE, view)
 
-    def on_remote(self, session_id: str, kind: str, origin: str, data: Any) -> None:
+    def on_remote(self, session_id: str, kind: Kind, origin: str, data: Any) -> None:
         room = self.rooms.get(session_id)
         if room is None or origin == self.process_id:
             return
-        if kind == "eph":
-            try:
-                room.on_remote_ephemeral(data)
-            except P.ProtocolError:
-                log.warning("dropped a nav from process %s that names no content location", origin)
-        elif kind == "presence":
-            room.on_remote_presence(origin, data)
+        match kind:
+            case Kind.EPHEMERAL:
+                try:
+                    room.on_remote_ephemeral(data)
+                except P.ProtocolError:
+                    log.warning("dropped a nav from process %s that names no content location", origin)
+            case Kind.PRESENCE:
+                room.on_remote_presence(origin, data)
 
     async def _sweep(self) -> None:
         while True:
@@ -313,7 +309,6 @@ class Hub:
                     room.tick()
                     if room.empty() and now - room.created > ROOM_MIN_AGE:
                         del self.rooms[sid]
-                        if self.backplane:
-                            await self.backplane.unsubscribe(sid)
+                        await self.backplane.unsubscribe(sid)
                 except Exception:
                     log.exception("sweeping room %s failed", sid)
