@@ -57,6 +57,7 @@ class Recorded:
     position: int
     event_id: str
     duplicate: bool = False
+    type: str = ""  # the stored event's type (on a duplicate, the first one's)
 
 
 @dataclass(frozen=True)

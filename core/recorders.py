@@ -46,6 +46,12 @@ class Ack(NamedTuple):
 
     position: int
     event_id: str
+    type: str  # the stored event's type
+
+
+def event_type(topic: str) -> str:
+    """A stored event's topic ("module:Aggregate.Event") -> its type ("Event")."""
+    return topic.rpartition(".")[2]
 
 
 class _Sealing:
@@ -229,7 +235,7 @@ class SQLiteRecorder(_Sealing, SQLiteApplicationRecorder):
                 # The keys drive the join so each is one primary-key lookup (a row-value
                 # IN list made SQLite scan the whole receipts table).
                 c.execute(
-                    "SELECT r.actor_id, r.client_event_id, e.rowid, r.event_id "
+                    "SELECT r.actor_id, r.client_event_id, e.rowid, r.event_id, e.topic "
                     "FROM (VALUES " + ",".join(["(?, ?)"] * len(chunk)) + ") AS k "
                     "CROSS JOIN tandem_receipts r ON r.actor_id = k.column1 AND r.client_event_id = k.column2 "
                     "JOIN stored_events e ON e.originator_id = r.originator_id "
@@ -237,7 +243,7 @@ class SQLiteRecorder(_Sealing, SQLiteApplicationRecorder):
                     [v for k in chunk for v in k],
                 )
                 for row in c.fetchall():
-                    found[(row[0], row[1])] = Ack(row[2], row[3])
+                    found[(row[0], row[1])] = Ack(row[2], row[3], event_type(row[4]))
         return found
 
     def select_stream(self, originator_id: UUID, topics: Sequence[str]) -> list[StoredEvent]:
@@ -481,7 +487,7 @@ class PostgresRecorder(_Sealing, PostgresApplicationRecorder):
         if not keys:
             return {}
         statement = SQL(
-            "SELECT r.actor_id, r.client_event_id, e.notification_id, r.event_id "
+            "SELECT r.actor_id, r.client_event_id, e.notification_id, r.event_id, e.topic "
             "FROM unnest(%s::text[], %s::text[]) AS k(actor_id, client_event_id) "
             "JOIN {schema}.{receipts} r USING (actor_id, client_event_id) "
             "JOIN {schema}.{events} e "
@@ -494,7 +500,10 @@ class PostgresRecorder(_Sealing, PostgresApplicationRecorder):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(statement, ([k[0] for k in keys], [k[1] for k in keys]))
             rows = curs.fetchall()
-        return {(r["actor_id"], r["client_event_id"]): Ack(r["notification_id"], r["event_id"]) for r in rows}
+        return {
+            (r["actor_id"], r["client_event_id"]): Ack(r["notification_id"], r["event_id"], event_type(r["topic"]))
+            for r in rows
+        }
 
     def select_stream(self, originator_id: UUID, topics: Sequence[str]) -> list[StoredEvent]:
         """One aggregate's events with these topics, oldest first; the others are not read out."""

@@ -236,7 +236,7 @@ class GroupCommitWriter:
         for p, fut in batch:
             if p.key in acks:
                 ack = acks[p.key]
-                fut.set_result(Recorded(ack.position, ack.event_id, duplicate=True))
+                fut.set_result(Recorded(ack.position, ack.event_id, duplicate=True, type=ack.type))
             elif p.key is not None and p.key in first_with_key:
                 _chain_duplicate(first_with_key[p.key], fut)
             else:
@@ -316,7 +316,7 @@ class GroupCommitWriter:
             log.exception("commit listener failed")
         for _, fut, evs in built:
             main = evs[0]
-            fut.set_result(Recorded(position[id(main)], _event_id(main)))
+            fut.set_result(Recorded(position[id(main)], _event_id(main), type=type(main).__name__))
 
 
 def _session_marks(events: list[Event]) -> list[SessionMark]:
@@ -340,7 +340,7 @@ def _chain_duplicate(first: Future[Recorded], dup: Future[Recorded]) -> None:
             dup.set_exception(f.exception())
         else:
             r = f.result()
-            dup.set_result(Recorded(r.position, r.event_id, duplicate=True))
+            dup.set_result(Recorded(r.position, r.event_id, duplicate=True, type=r.type))
 
     first.add_done_callback(done)
 

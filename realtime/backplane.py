@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from enum import StrEnum
+from typing import Any, Protocol
 
 import msgpack
 import redis.asyncio as aioredis
@@ -36,12 +37,74 @@ def channel(session_id: str) -> str:
     return f"tandem:live:s:{session_id}"
 
 
-class Backplane:
+class Kind(StrEnum):
+    """What a backplane message carries (the values are on the wire between processes)."""
+
+    EPHEMERAL = "eph"
+    PRESENCE = "presence"
+
+
+OnMessage = Callable[[str, Kind, str, Any], None]  # session id, kind, origin process, data
+
+
+class Backplane(Protocol):
+    """Fan-out between the processes serving one deployment's live sessions."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def publish(self, session_id: str, kind: Kind, data: Any) -> None: ...
+
+    def ring(self, position: int) -> None: ...
+
+    async def subscribe(self, session_id: str) -> None: ...
+
+    async def unsubscribe(self, session_id: str) -> None: ...
+
+
+class LocalBackplane:
+    """One process: every socket is in this process's rooms, so there is nobody to tell."""
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    def publish(self, session_id: str, kind: Kind, data: Any) -> None:
+        pass
+
+    def ring(self, position: int) -> None:
+        pass
+
+    async def subscribe(self, session_id: str) -> None:
+        pass
+
+    async def unsubscribe(self, session_id: str) -> None:
+        pass
+
+
+def backplane_for(
+    url: str | None,
+    process_id: str,
+    on_message: OnMessage,
+    on_doorbell: Callable[[], None],
+    secret_key: str,
+    on_revoked: Callable[[Revocation], None],
+) -> Backplane:
+    """No URL (or memory://): this process alone; redis://, rediss:// or unix://: Redis."""
+    if url is None or url == "" or url.startswith("memory://"):
+        return LocalBackplane()
+    return RedisBackplane(url, process_id, on_message, on_doorbell, secret_key, on_revoked)
+
+
+class RedisBackplane:
     def __init__(
         self,
         url: str,
         process_id: str,
-        on_message: Callable[[str, str, str, Any], None],
+        on_message: OnMessage,
         on_doorbell: Callable[[], None],
         secret_key: str,
         on_revoked: Callable[[Revocation], None] = lambda _r: None,
@@ -84,8 +147,8 @@ class Backplane:
 
     # ------------------------------------------------------------ outgoing
 
-    def publish(self, session_id: str, kind: str, data: Any) -> None:
-        body = msgpack.packb({"o": self.process_id, "k": kind, "s": session_id, "d": data}, use_bin_type=True)
+    def publish(self, session_id: str, kind: Kind, data: Any) -> None:
+        body = msgpack.packb({"o": self.process_id, "k": kind.value, "s": session_id, "d": data}, use_bin_type=True)
         try:
             self._outbox.put_nowait((channel(session_id), body))
         except asyncio.QueueFull:
@@ -171,7 +234,7 @@ class Backplane:
                 backoff = min(backoff * 2, 2.0)
             finally:
                 try:
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
                     await client.aclose()
                 except Exception:
                     pass
@@ -192,6 +255,6 @@ class Backplane:
                 if msg.get("o") != self.process_id:
                     self.on_doorbell()
                 return
-            self.on_message(msg["s"], msg["k"], msg["o"], msg["d"])
+            self.on_message(msg["s"], Kind(msg["k"]), msg["o"], msg["d"])
         except Exception:
             log.exception("bad backplane message")

@@ -27,7 +27,8 @@ def _post(url: str, body: dict[str, Any], token: str | None = None) -> dict[str,
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=15) as r:
-            return json.loads(r.read() or b"{}")
+            answer: dict[str, Any] = json.loads(r.read() or b"{}")
+            return answer
     except urllib.error.HTTPError as e:
         detail = json.loads(e.read() or b"{}").get("error", {})
         raise SystemExit(f"{url}: {e.code} {detail.get('message', '')}") from None

@@ -14,17 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from realtime.protocol import Frame
+from realtime.protocol import CloseCode, Frame
 
 log = logging.getLogger("tandem.realtime")
 _ids = itertools.count(1)
 
 SEND_QUEUE = 256  # frames; at 10 msg/s per peer that is ~25 s of backlog
-CLOSE_TOO_SLOW = 4008
-CLOSE_SESSION_ENDED = 4009
-CLOSE_UNLINKED = 4010
-CLOSE_RATE = 4029
-CLOSE_REPLACED = 4000
 
 
 @dataclass
@@ -96,7 +91,7 @@ class Conn:
             self.queue.put_nowait(frame)
             return True
         except asyncio.QueueFull:
-            self.drop(CLOSE_TOO_SLOW, f"too slow; resume from {self.last_position}")
+            self.drop(CloseCode.TOO_SLOW, f"too slow; resume from {self.last_position}")
             return False
 
     def send_durable(self, position: int, frame: Frame) -> None:

@@ -1,4 +1,4 @@
-"""The process-wide live hub: rooms by session, the store tail, the optional Redis backplane.
+"""The process-wide live hub: rooms by session, the store tail, the backplane to other processes.
 
 `serve()` runs one socket from hello to close; the web endpoint authenticates the
 handshake and adapts its WebSocket to a receive callable and a `Transport`.
@@ -18,15 +18,18 @@ from uuid import UUID
 from core import aggregates as A
 from core.commands import Actor
 from realtime import protocol as P
-from realtime.conn import CLOSE_RATE, CLOSE_UNLINKED, Conn, RateLimit, Transport
+from realtime.backplane import Backplane, Kind, LocalBackplane, backplane_for
+from realtime.conn import Conn, RateLimit, Transport
 from realtime.presence import Grace
+from realtime.protocol import CloseCode
 from realtime.revocation import Revocation, revocation_of
-from realtime.room import Room
+from realtime.room import Room, Surroundings
+from realtime.store import Store
 from realtime.tail import Item, Tail, event_frame
 
 log = logging.getLogger("tandem.realtime")
 HELLO_TIMEOUT = 10.0
-CLOSE_REVOKED = 4001
+ROOM_MIN_AGE = 10.0  # seconds a room is kept, empty, for the socket that asked for it
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class Limits:
 class Hub:
     def __init__(
         self,
-        tandem: Any,
+        tandem: Store,
         *,
         content_version: str | None = None,
         grace: Grace = Grace(),  # noqa: B008 (frozen dataclass: a shared default is safe)
@@ -59,9 +62,18 @@ class Hub:
         self._room_lock = asyncio.Lock()
         self._tail: Tail | None = None
         self._sweeper: asyncio.Task[None] | None = None
-        self.backplane: Any = None
+        self.backplane: Backplane = LocalBackplane()  # until start() picks the one the URL names
         self.started = False
         self._ready = asyncio.Event()
+        self._surroundings = Surroundings(
+            store=tandem,
+            reveal=self.reveal,
+            position=lambda: self.delivered,
+            publish_ephemeral=self.publish_ephemeral,
+            publish_presence=self.publish_presence,
+            recheck=self.recheck,
+            catalogue=lambda: self.tandem.catalogue,
+        )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -84,19 +96,20 @@ class Hub:
             wanted=self.rooms.__contains__,
         )
         self._tail.start()
-        if self.redis_url:
-            from realtime.backplane import Backplane
+        backplane = self.backplane = backplane_for(
+            self.redis_url,
+            self.process_id,
+            self.on_remote,
+            self._tail.wake,
+            self.tandem.settings.secret_key,
+            on_revoked=self.revoke,
+        )
+        await backplane.start()
 
-            self.backplane = Backplane(
-                self.redis_url,
-                self.process_id,
-                self.on_remote,
-                self._tail.wake,
-                self.tandem.settings.secret_key,
-                on_revoked=self.revoke,
-            )
-            await self.backplane.start()
-            self.tandem.on_commit(lambda pos, _events: loop.call_soon_threadsafe(self.backplane.ring, pos))
+        def ring(position: int, _events: list[tuple[int, Any]]) -> None:
+            loop.call_soon_threadsafe(backplane.ring, position)
+
+        self.tandem.on_commit(ring)
         self._sweeper = loop.create_task(self._sweep())
         self._ready.set()
 
@@ -105,9 +118,8 @@ class Hub:
             self._sweeper.cancel()
         for room in list(self.rooms.values()):
             for conn in list(room.conns.values()):
-                conn.drop(1001, "server shutting down")
-        if self.backplane:
-            await self.backplane.stop()
+                conn.drop(CloseCode.GOING_AWAY, "server shutting down")
+        await self.backplane.stop()
         if self._tail:
             await asyncio.to_thread(self._tail.stop)
 
@@ -123,14 +135,19 @@ class Hub:
                 session = await asyncio.to_thread(self.tandem.session, UUID(session_id))
                 if session is None:
                     return None
-                room = Room(self, session)
+                room = Room(
+                    self._surroundings,
+                    session,
+                    grace=self.grace,
+                    replay=self.limits.replay,
+                    content_version=self.content_version,
+                )
                 self._su[session_id] = room.su_id
                 self.rooms[session_id] = room
-                if self.backplane:
-                    await self.backplane.subscribe(session_id)
+                await self.backplane.subscribe(session_id)
         return room
 
-    def reveal(self, session_id: str, sealed: dict) -> str | None:
+    def reveal(self, session_id: str, sealed: dict[str, Any]) -> str | None:
         su = self._su.get(session_id)
         if su is None:
             s = self.tandem.session(UUID(session_id))
@@ -175,17 +192,16 @@ class Hub:
         for room in list(self.rooms.values()):
             if revocation.link_id is not None:
                 if str(A.link_id(UUID(room.worker_id), UUID(room.su_id))) == revocation.link_id:
-                    room.drop_user(room.worker_id, CLOSE_UNLINKED, "no longer linked to this service user")
+                    room.drop_user(room.worker_id, CloseCode.UNLINKED, "no longer linked to this service user")
             elif revocation.user_id is not None:
-                room.drop_user(revocation.user_id, CLOSE_REVOKED, "signed out")
+                room.drop_user(revocation.user_id, CloseCode.REVOKED, "signed out")
 
-    def recheck_soon(self, room: Room, conn: Conn) -> None:
-        async def recheck() -> None:
-            standing = await asyncio.to_thread(self.tandem.session_access, UUID(conn.user_id), room.uuid)
-            if standing.refusal() is not None:
-                room.drop_user(conn.user_id, CLOSE_UNLINKED, "no longer allowed in this session")
-
-        asyncio.get_running_loop().create_task(recheck())
+    async def recheck(self, session_id: str, user_id: str) -> None:
+        """The store refused someone in a session: close their sockets if they lost access."""
+        standing = await asyncio.to_thread(self.tandem.session_access, UUID(user_id), UUID(session_id))
+        room = self.rooms.get(session_id)
+        if standing.refusal() is not None and room is not None:
+            room.drop_user(user_id, CloseCode.UNLINKED, "no longer allowed in this session")
 
     # ------------------------------------------------------------ one socket
 
@@ -205,7 +221,7 @@ class Hub:
         while room is not None and self.rooms.get(session_id) is not room:
             room = await self.room_for(session_id)  # it was retired meanwhile: never join an orphan
         if room is None:
-            await transport.close(4004, "no such session")
+            await transport.close(CloseCode.NO_SESSION, "no such session")
             return
         conn = Conn(
             transport, str(actor.user_id), actor.role, binary, limiter=RateLimit(self.limits.rate, self.limits.burst)
@@ -222,14 +238,14 @@ class Hub:
                     if conn.limiter.refused % 50 == 1:
                         conn.send(P.error("rate_limited", P.ERROR_CODES["rate_limited"]))
                     if conn.limiter.refused > self.limits.kick_after:
-                        conn.drop(CLOSE_RATE, "rate limit")
+                        conn.drop(CloseCode.RATE_LIMITED, "rate limit")
                     continue
                 try:
                     env = P.parse(data, session_id, self.tandem.catalogue)
                 except P.ProtocolError as exc:
                     conn.send(P.error(exc.code, exc.message, exc.field, exc.ref))
                     continue
-                await room.handle(conn, env)
+                room.handle(conn, env)
         finally:
             room.detach(conn)
             if conn.close_code is None:
@@ -260,56 +276,39 @@ class Hub:
             await transport.send(
                 P.encode(P.error("hello_first", P.ERROR_CODES["hello_first"], "type"), isinstance(data, bytes))
             )
-        await transport.close(1008, "no hello")
+        await transport.close(CloseCode.POLICY, "no hello")
         return None
 
     # ------------------------------------------------------------ other processes
 
-    def publish_ephemeral(self, room: Room, message: dict[str, Any]) -> None:
-        if self.backplane:
-            self.backplane.publish(room.id, "eph", message)
+    def publish_ephemeral(self, session_id: str, message: dict[str, Any]) -> None:
+        self.backplane.publish(session_id, Kind.EPHEMERAL, message)
 
-    def publish_presence(self, room: Room) -> None:
-        if self.backplane:
-            self.backplane.publish(room.id, "presence", room.presence.local_view())
+    def publish_presence(self, session_id: str, view: dict[str, dict[str, Any]]) -> None:
+        self.backplane.publish(session_id, Kind.PRESENCE, view)
 
-    def on_remote(self, session_id: str, kind: str, origin: str, data: Any) -> None:
+    def on_remote(self, session_id: str, kind: Kind, origin: str, data: Any) -> None:
         room = self.rooms.get(session_id)
         if room is None or origin == self.process_id:
             return
-        if kind == "eph":
-            if data.get("type") == "nav":
-                try:  # another process (perhaps an older version) checked it; check it the same way here
-                    data = {**data, "payload": P.check_location(data.get("payload") or {}, self.tandem.catalogue)}
+        match kind:
+            case Kind.EPHEMERAL:
+                try:
+                    room.on_remote_ephemeral(data)
                 except P.ProtocolError:
                     log.warning("dropped a nav from process %s that names no content location", origin)
-                    return
-                room.location = {**data["payload"], "by": data.get("from"), "epoch": data.get("epoch")}
-            room.fanout(data)
-        elif kind == "presence":
-            room.presence.remote[origin] = data
-            room.remote_seen[origin] = time.monotonic()
-            room.broadcast_presence()
+            case Kind.PRESENCE:
+                room.on_remote_presence(origin, data)
 
     async def _sweep(self) -> None:
-        beat = 0
         while True:
             await asyncio.sleep(self.tick)
-            beat += 1
             now = time.monotonic()
             for sid, room in list(self.rooms.items()):
                 try:
-                    for origin, seen in list(room.remote_seen.items()):
-                        if now - seen > 15:  # that process died or lost Redis
-                            room.presence.remote.pop(origin, None)
-                            room.remote_seen.pop(origin, None)
-                    room.record_timeouts()
-                    room.broadcast_presence()
-                    if beat % 5 == 0:
-                        self.publish_presence(room)
-                    if room.empty() and not room._tasks and now - room.created > 10:
+                    room.tick()
+                    if room.empty() and now - room.created > ROOM_MIN_AGE:
                         del self.rooms[sid]
-                        if self.backplane:
-                            await self.backplane.unsubscribe(sid)
+                        await self.backplane.unsubscribe(sid)
                 except Exception:
                     log.exception("sweeping room %s failed", sid)

@@ -9,6 +9,7 @@ kills) is *backgrounded*; only after the grace periods does it become *away*, th
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +63,7 @@ class Participant:
 
 
 class Presence:
-    def __init__(self, grace: Grace, clock=time.monotonic):
+    def __init__(self, grace: Grace, clock: Callable[[], float] = time.monotonic):
         self.grace = grace
         self.clock = clock
         self.people: dict[str, Participant] = {}

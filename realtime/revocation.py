@@ -36,7 +36,8 @@ class Revocation:
     link_id: str | None = None
 
     def pack(self) -> bytes:
-        return msgpack.packb({"u": self.user_id, "l": self.link_id})
+        packed: bytes = msgpack.packb({"u": self.user_id, "l": self.link_id})
+        return packed
 
     @staticmethod
     def unpack(data: bytes) -> Revocation:

@@ -24,6 +24,7 @@ from eventsourcing.persistence import ConnectionPoolClosedError
 from core import aggregates as A
 from core.keystore import is_sealed
 from realtime.protocol import Frame, to_wire
+from realtime.store import Store
 
 log = logging.getLogger("tandem.realtime")
 
@@ -48,7 +49,9 @@ def session_of(event: Any) -> str | None:
     return None
 
 
-def event_frame(position: int, event: Any, session_id: str, reveal: Callable[[str, dict], str | None]) -> Frame:
+def event_frame(
+    position: int, event: Any, session_id: str, reveal: Callable[[str, dict[str, Any]], str | None]
+) -> Frame:
     name = type(event).__name__
     payload = {k: to_wire(v) for k, v in event.__dict__.items() if k not in ENVELOPE_ATTRS}
     sealed = SEALED.get(name)
@@ -70,10 +73,10 @@ def event_frame(position: int, event: Any, session_id: str, reveal: Callable[[st
 class Tail:
     def __init__(
         self,
-        tandem: Any,
+        tandem: Store,
         loop: asyncio.AbstractEventLoop,
         deliver: Callable[[list[Item], int], None],
-        reveal: Callable[[str, dict], str | None],
+        reveal: Callable[[str, dict[str, Any]], str | None],
         start: int,
         poll: float = 1.0,
         wanted: Callable[[str], bool] = lambda _sid: True,
@@ -145,7 +148,12 @@ class Tail:
 
 
 def read_session(
-    tandem: Any, session_id: str, after: int, upto: int, reveal: Callable[[str, dict], str | None], limit: int
+    tandem: Store,
+    session_id: str,
+    after: int,
+    upto: int,
+    reveal: Callable[[str, dict[str, Any]], str | None],
+    limit: int,
 ) -> list[tuple[int, Frame]]:
     """A reconnecting client's catch-up: this session's events in (after, upto], in order,
     at most `limit`; read through the store's session index, not the whole log."""

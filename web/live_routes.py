@@ -27,7 +27,7 @@ from core.errors import CommandError
 from realtime import protocol as P
 from realtime import tokens
 from realtime.codes import Invite, MemoryCodes, RedisCodes
-from realtime.conn import CLOSE_SESSION_ENDED, CLOSE_UNLINKED, Transport
+from realtime.conn import Transport
 from realtime.hub import Hub, Limits
 from realtime.presence import Grace
 from web import errors
@@ -38,7 +38,11 @@ from web.templating import render
 
 JOIN_ATTEMPTS = 10  # wrong codes per person per 10 minutes
 # core.access refusals -> the close code a refused handshake gets (HTTP 403 before accept)
-HANDSHAKE_REFUSED = {"not_in_session": 4004, "forbidden": CLOSE_UNLINKED, "session_ended": CLOSE_SESSION_ENDED}
+HANDSHAKE_REFUSED = {
+    "not_in_session": P.CloseCode.NO_SESSION,
+    "forbidden": P.CloseCode.UNLINKED,
+    "session_ended": P.CloseCode.SESSION_ENDED,
+}
 
 
 # ------------------------------------------------------------------ shared state
@@ -430,18 +434,18 @@ def origin_allowed(ws: WebSocket) -> bool:
 async def ws_session(websocket: WebSocket) -> None:
     sid = websocket.path_params["session_id"]
     if not origin_allowed(websocket):
-        await websocket.close(code=4003)  # before accept: the handshake gets HTTP 403
+        await websocket.close(code=P.CloseCode.BAD_ORIGIN)  # before accept: the handshake gets HTTP 403
         return
     actor = _bearer(websocket)
     if actor is None and websocket.headers.get("origin") is not None:
         actor = actor_from(websocket)  # cookies only with a checked Origin (no cross-site hijack)
     if actor is None:
-        await websocket.close(code=4001)
+        await websocket.close(code=P.CloseCode.REVOKED)
         return
     try:
         session_uuid = UUID(sid)
     except ValueError:
-        await websocket.close(code=4004)
+        await websocket.close(code=P.CloseCode.NO_SESSION)
         return
     standing = await asyncio.to_thread(websocket.app.state.tandem.session_access, actor.user_id, session_uuid)
     refused = standing.refusal()

@@ -2,6 +2,8 @@
 // reconnect with back-off, and a server-clock estimate for video sync.
 // Protocol: docs/protocol.md.
 
+import { CLOSE } from "./close_codes.js";
+
 const STORE = (sid) => `tandem.live.${sid}`;
 
 export function newId() {
@@ -57,8 +59,8 @@ export class LiveSocket extends EventTarget {
     };
     ws.onclose = (ev) => {
       clearInterval(this.pinger);
-      if (ev.code === 4009) { this.setState("ended"); this.dispatchEvent(new CustomEvent("ended")); return; }
-      if (ev.code === 4010 || ev.code === 4001 || ev.code === 1008) { this.setState("refused", ev.reason); return; }
+      if (ev.code === CLOSE.SESSION_ENDED) { this.setState("ended"); this.dispatchEvent(new CustomEvent("ended")); return; }
+      if (ev.code === CLOSE.UNLINKED || ev.code === CLOSE.REVOKED || ev.code === CLOSE.POLICY) { this.setState("refused", ev.reason); return; }
       if (this.closedByUs) return;
       this.setState("offline", ev.reason);
       this.reconnectSoon(this.backoff);
