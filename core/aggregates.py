@@ -509,10 +509,10 @@ class Study(Aggregate):
     class Created(Aggregate.Created):
         code: str
         name: str
-        arms: list  # [{"id", "label", "description"}]
+        arms: list[dict[str, str]]  # [{"id", "label", "description"}]
         start: str  # YYYY-MM-DD
         end: str
-        researchers: list  # account ids as text
+        researchers: list[str]  # account ids as text
         allow_text: bool
         secret: str
         by: UUID
@@ -521,10 +521,10 @@ class Study(Aggregate):
         self,
         code: str,
         name: str,
-        arms: list,
+        arms: list[dict[str, str]],
         start: str,
         end: str,
-        researchers: list,
+        researchers: list[str],
         allow_text: bool,
         secret: str,
         by: UUID,
@@ -558,7 +558,7 @@ class Study(Aggregate):
             s.arm_of[self.su_id] = self.arm
 
     class ResearchersChanged(Aggregate.Event):
-        researchers: list
+        researchers: list[str]
         by: UUID
 
         def apply(self, s: Study) -> None:

@@ -241,7 +241,7 @@ class Tandem:
             if actor.role != "service_user":
                 raise Forbidden("only service users give or withdraw consent", "type")
             c = ctx.get(A.consent_id(actor.user_id))
-            if c is None:
+            if not isinstance(c, A.Consent):
                 raise Forbidden("no consent record for this account", "type")
             if command.type in ("StudyConsentGiven", "StudyConsentWithdrawn"):
                 study = ctx.get(payload["study_id"])

@@ -262,6 +262,7 @@ class Research(Projection):
             raise Dead(f"no service user account {su}")
         kind, ref_f, n1, n2 = KINDS[type(ev)]
         ts, at = ev.timestamp.timestamp(), iso(ev.timestamp)
+        assert at is not None  # every stored event has its timestamp
         mode = "solo" if ev.session_id is None else "joint"
         gap = ts - person["last_ts"] if person["last_ts"] is not None else None
         active = gap if gap is not None and 0 <= gap <= ACTIVE_GAP else 0.0

@@ -155,7 +155,9 @@ class _History:
         import uuid
 
         if stream not in self.versions:
-            self.versions[stream] = self.tandem.log.find(stream).version
+            found = self.tandem.log.find(stream)
+            assert found is not None, f"no stream {stream} to act on"
+            self.versions[stream] = found.version
         self.versions[stream] += 1
         self.buf.append(
             cls(

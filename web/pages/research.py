@@ -86,7 +86,7 @@ def _fmt(v: Any, key: str) -> str:
     return f"{v:.1f}"
 
 
-def _by(rows: list[dict[str, Any]], row_key: tuple[str, ...], col: Any, value: str) -> list[tuple[Any, dict]]:
+def _by(rows: list[dict[str, Any]], row_key: tuple[str, ...], col: Any, value: str) -> list[tuple[Any, dict[str, Any]]]:
     """Pivot chart data into table rows: [(row key, {column: value})] in first-seen order."""
     out: dict[Any, dict[Any, Any]] = {}
     for r in rows:
@@ -202,7 +202,7 @@ async def enrol(request: Request, actor: Actor, study_ref: str, data: dict[str, 
     if not isinstance(arm, str):
         raise errors.WebError(422, "invalid_field", "Choose an arm.", "arm")
     rec = await asyncio.to_thread(request.app.state.tandem.enrol, study, su_id, arm, actor.user_id)
-    return rec.position
+    return int(rec.position)
 
 
 @guarded(roles=ADMIN, mutates=True)
@@ -226,7 +226,9 @@ async def admin_enrol(request: Request, actor: Actor) -> Response:
 # ------------------------------------------------------------------ the SU's own choice
 
 
-async def change_consent(request: Request, actor: Actor, study_ref: str, provision: Any, give: bool, cid: Any) -> dict:
+async def change_consent(
+    request: Request, actor: Actor, study_ref: str, provision: Any, give: bool, cid: Any
+) -> dict[str, Any]:
     study = access.parse_uuid(study_ref, "study_id")
     if provision not in ("engagement", "answer_text"):
         raise errors.WebError(422, "invalid_field", "Choose what the choice is about.", "provision")

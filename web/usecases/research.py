@@ -345,8 +345,8 @@ def compute(
             order = topic_order.get(su, [])
             if order:
                 first_topics[(arm, order[0][0], order[0][1])] += 1
-            for i, (t, _mode) in enumerate(order):
-                order_cells[(arm, i + 1, t)] += 1
+            for i, (topic, _mode) in enumerate(order):
+                order_cells[(arm, i + 1, topic)] += 1
     topic_flow = [
         {"arm": study.arm_label(a), "step": i, "topic": t, "participants": n}
         for (a, i, t), n in sorted(order_cells.items())
@@ -380,6 +380,8 @@ def compute(
                 v["completed"].add(seg["su_id"])
             if length:
                 for a, b in spans:
+                    if b is None:
+                        continue
                     for k in range(HEATMAP_BINS):
                         lo, hi = length * k / HEATMAP_BINS, length * (k + 1) / HEATMAP_BINS
                         if a < hi and b > lo:
@@ -507,7 +509,7 @@ def event_records(
     study: Study,
     people: Iterable[Participant],
     opts: ExportOptions,
-    reveal: Callable[[UUID, dict], str | None],
+    reveal: Callable[[UUID, dict[str, str]], str | None],
 ) -> Iterator[tuple[Participant, dict[str, Any]]]:
     """Every journey event of every participant in the period, pseudonymised, one at a time."""
     rs = views.research
@@ -534,7 +536,7 @@ def event_records(
 
 
 def session_records(
-    views: Any, study: Study, people: list[Participant], opts: ExportOptions
+    views: Any, study: Study, people: Iterable[Participant], opts: ExportOptions
 ) -> Iterator[dict[str, Any]]:
     rs = views.research
     for p in people:
