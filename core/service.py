@@ -11,6 +11,7 @@ writer against the same view the write is built on.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import uuid
 from collections.abc import Callable
@@ -86,12 +87,17 @@ class Tandem:
     def submit(self, actor: Actor, command: Command) -> Future[Recorded]:
         return self.writer.submit(self._pending(actor, command))
 
-    def _pending(self, actor: Actor, command: Command) -> Pending:
+    def submit_backdated(self, actor: Actor, command: Command, at: datetime) -> Future[Recorded]:
+        """Record with a server time in the past, through the same checks. Only for seeding
+        (web/demo.py) and imports: never reachable from a request, since clients do not set server time."""
+        return self.writer.submit(self._pending(actor, command, at))
+
+    def _pending(self, actor: Actor, command: Command, at: datetime | None = None) -> Pending:
         payload = validate(command, self.catalogue)
         if command.type in JOURNEY:
-            build = self._journey_builder(actor, command, payload)
+            build = self._journey_builder(actor, command, payload, at)
         elif command.type in SESSION:
-            build = self._session_builder(actor, command, payload)
+            build = self._session_builder(actor, command, payload, at)
         else:
             assert command.type in CONSENT
             build = self._consent_builder(actor, command, payload)
@@ -109,7 +115,7 @@ class Tandem:
             "client_event_id": command.client_event_id,
         }
 
-    def _journey_builder(self, actor: Actor, command: Command, payload: dict[str, Any]):
+    def _journey_builder(self, actor: Actor, command: Command, payload: dict[str, Any], at: datetime | None = None):
         def build(ctx: WriteContext) -> list[Any]:
             if actor.role not in ("service_user", "worker"):
                 raise Forbidden(f"a {actor.role} cannot record {command.type}", "type")
@@ -136,7 +142,7 @@ class Tandem:
                 cls(
                     originator_id=jid,
                     originator_version=ctx.next_version(jid),
-                    timestamp=now(),
+                    timestamp=at or now(),
                     **self._envelope(actor, command),
                     **fields,
                 )
@@ -144,7 +150,7 @@ class Tandem:
 
         return build
 
-    def _session_builder(self, actor: Actor, command: Command, payload: dict[str, Any]):
+    def _session_builder(self, actor: Actor, command: Command, payload: dict[str, Any], at: datetime | None = None):
         def build(ctx: WriteContext) -> list[Any]:
             if command.session_id is None:
                 raise InvalidField("is required for joint-session actions", "session_id")
@@ -193,7 +199,7 @@ class Tandem:
                 cls(
                     originator_id=s.id,
                     originator_version=s.version + 1,
-                    timestamp=now(),
+                    timestamp=at or now(),
                     **self._envelope(actor, command),
                     **fields,
                 )
@@ -235,6 +241,25 @@ class Tandem:
         link = ctx.get(A.link_id(worker_id, su_id))
         if link is None or not link.active:
             raise Forbidden("this worker is not linked to this service user", "session_id")
+
+    def record_export(self, actor: Actor) -> Recorded:
+        """The SU took a copy of their data: recorded on their journey like any action."""
+        command = Command("DataExported", {}, f"srv-{uuid.uuid4()}")
+
+        def build(ctx: WriteContext) -> list[Any]:
+            if actor.role != "service_user":
+                raise Forbidden("only a service user downloads their own data", "type")
+            jid = A.journey_id(actor.user_id)
+            return [
+                A.Journey.DataExported(
+                    originator_id=jid,
+                    originator_version=ctx.next_version(jid),
+                    timestamp=now(),
+                    **self._envelope(actor, command),
+                )
+            ]
+
+        return self.writer.submit(Pending(key=None, build=build)).result(30)
 
     # ------------------------------------------------------------ accounts, links, sessions
 
@@ -360,7 +385,13 @@ class Tandem:
         return bool(link and link.active)
 
     def start_session(
-        self, actor: Actor, su_id: UUID | None = None, *, worker_id: UUID | None = None, same_device: bool = False
+        self,
+        actor: Actor,
+        su_id: UUID | None = None,
+        *,
+        worker_id: UUID | None = None,
+        same_device: bool = False,
+        at: datetime | None = None,
     ) -> UUID:
         """Start a joint session between a worker and a service user they are linked to.
 
@@ -388,7 +419,9 @@ class Tandem:
                 started_by=actor.user_id,
                 device=actor.device,
             )
-            return list(s.collect_events())
+            events = list(s.collect_events())
+            # `at`: seeding only (web/demo.py), as submit_backdated.
+            return [dataclasses.replace(e, timestamp=at) for e in events] if at else events
 
         self.writer.submit(Pending(key=None, build=build)).result(30)
         return session_id

@@ -132,6 +132,8 @@ class Rows:
         self.conn: Conn | None = None
         self._staged: dict[tuple[str, Key], Row | None] = {}
         self._inserted: dict[str, int] = {}
+        self._purging: list[tuple[str, str, Any]] = []  # this event's purges, staged like puts
+        self.purges: list[tuple[str, str, Any]] = []  # (table, column, value) to delete at flush
 
     def get(self, table: str, *key: Any) -> Row | None:
         """The row (a copy the handler may change and `put`), or None."""
@@ -173,7 +175,21 @@ class Rows:
         self._inserted.setdefault(table, len(self.inserts[table]))
         self.inserts[table].append(tuple(row[c] for c in self.specs[table].col_names))
 
+    def purge(self, table: str, column: str, value: Any) -> None:
+        """Forget every row of `table` whose `column` is `value` (an erased person), stored or cached."""
+        self._purging.append((table, column, value))
+
     def end_event(self) -> None:
+        for table, column, value in self._purging:
+            cache, dirty = self.cache[table], self.dirty[table]
+            for key, row in cache.items():
+                if row is not None and row[column] == value:
+                    cache[key] = None
+                    dirty.add(key)
+            i = self.specs[table].col_names.index(column)
+            self.inserts[table] = [r for r in self.inserts[table] if r[i] != value]
+            self.purges.append((table, column, value))
+        self._purging.clear()
         if self._staged:
             cache, dirty = self.cache, self.dirty
             for (table, key), row in self._staged.items():
@@ -185,11 +201,15 @@ class Rows:
     def undo_event(self) -> None:
         """Take back what the current event's handler changed before it failed."""
         self._staged.clear()
+        self._purging.clear()
         for table, n in self._inserted.items():
             del self.inserts[table][n:]
         self._inserted.clear()
 
     def flush(self, conn: Conn, tracking_name: str) -> None:
+        for table, column, value in self.purges:
+            conn.execute(f"DELETE FROM {table}{self.suffix} WHERE {column} = ?", (value,))
+        self.purges.clear()
         for name, spec in self.specs.items():
             phys = name + self.suffix
             keys = self.dirty[name]
@@ -222,3 +242,5 @@ class Rows:
         self.dead.clear()
         self._staged.clear()
         self._inserted.clear()
+        self._purging.clear()
+        self.purges.clear()

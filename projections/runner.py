@@ -23,6 +23,7 @@ from core.settings import Settings
 from projections.base import Dead, Projection, Rows
 from projections.directory import Directory
 from projections.engagement import Engagement
+from projections.journey import Journeys
 from projections.progress import Progress
 from projections.sessions import Sessions
 from projections.store import DEAD_LETTERS, TRACKING, Conn, RebuildBusy, ViewStore
@@ -30,7 +31,7 @@ from projections.trackers import Trackers
 
 log = logging.getLogger("tandem.projections")
 
-ALL: tuple[type[Projection], ...] = (Directory, Progress, Trackers, Sessions, Engagement)
+ALL: tuple[type[Projection], ...] = (Directory, Progress, Trackers, Sessions, Engagement, Journeys)
 NEW = "__new"  # suffix of the tables (and tracking row) a rebuild writes into
 BATCH = int(os.environ.get("TANDEM_PROJECTION_BATCH", "1000"))
 REBUILD_BATCH = int(os.environ.get("TANDEM_PROJECTION_REBUILD_BATCH", "2000"))
@@ -58,6 +59,7 @@ class ProjectionSet:
     trackers: Trackers
     sessions: Sessions
     engagement: Engagement
+    journey: Journeys
 
     def __init__(
         self,

@@ -51,13 +51,17 @@ health.policy = None  # type: ignore[attr-defined]  # public
 def routes() -> list[BaseRoute]:
     from content import DATA_ROOT
     from web import admin, api, openapi, pages, session_routes
+    from web.api import journey as journey_api
+    from web.pages import journey as journey_pages
 
     return [
         Route("/health", health),
         *session_routes.routes,
         *pages.routes,
+        *journey_pages.routes,
         *admin.routes,
         *api.routes,
+        *journey_api.routes,
         Route("/api/openapi.json", openapi.document),
         *live_routes.routes,
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),

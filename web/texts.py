@@ -44,6 +44,11 @@ def _text(tandem: Tandem, su_id: UUID, sealed: dict) -> str:
     return tandem.reveal(su_id, sealed) or ERASED
 
 
+def reveal_text(tandem: Tandem, su_id: UUID, sealed: dict) -> str:
+    """One sealed text in clear, or the erased marker once the person's key is gone."""
+    return _text(tandem, su_id, sealed)
+
+
 def answers(tandem: Tandem, su_id: UUID, question_ids: set[str] | None = None) -> dict[str, Answer]:
     newest: dict[str, Any] = {}
     for ev in _events(tandem, su_id, A.Journey.AnswerSaved):
