@@ -168,7 +168,7 @@ def _solo(s: _Script, sam: Actor, week: int, offset: int) -> None:
 
 def _watch(s: _Script, actor: Actor, video: str, duration: float, upto: int, session: UUID | None = None) -> None:
     s.act(actor, "VideoPlayed", {"video_id": video, "position_s": 0}, session)
-    for pct in (10, 25, 50, 75, 90):
+    for pct in (10, 25, 50, 80, 90):
         if pct > upto:
             break
         s.wait(duration * 0.15)

@@ -187,6 +187,9 @@ def _title(content: ContentSet, kind: str, ref: str | None) -> str:
     try:
         if kind == "question":
             return f"‘{content.question(ref).text}’"
+        if kind == "video":
+            v = content.video(ref)
+            return f"{content.peer(v.peer_id).name}'s story ‘{v.title}’"
         return str(getattr(content, kind)(ref).title)
     except (UnknownContent, KeyError):
         return "something that is no longer in Tandem"
