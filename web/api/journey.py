@@ -81,8 +81,8 @@ async def replay(request: Request, actor: Actor) -> Response:
             "joint": rp.visit["joint"],
             "started_at": rp.visit["started_at"],
             "last_at": rp.visit["last_at"],
-            "first": rp.steps[0].position,
-            "last": rp.steps[-1].position,
+            "first": rp.steps[0].position if rp.steps else None,
+            "last": rp.steps[-1].position if rp.steps else None,
         },
         "state": J.screen_view(request, rp, screen, names),
     }

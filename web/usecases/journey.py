@@ -480,10 +480,8 @@ async def open_replay(request: Request, viewer: Viewer, ref: str) -> Replay:
     views = request.app.state.projections.journey
     visit = await asyncio.to_thread(views.visit, key) if key else None
     if visit is None or visit["su_id"] != str(viewer.su_id):
-        if visit is not None or viewer.shares is not None:
-            await access.audit(
-                request, viewer.actor, viewer.su_id, f"replay:{ref}", False, "not this journey's session"
-            )
+        # Possibly someone else's session: the refusal is audited whoever asks.
+        await access.audit(request, viewer.actor, viewer.su_id, f"replay:{ref}", False, "not this journey's session")
         raise errors.not_found("session")
     if viewer.shares is not None and not (visit["joint"] and visit["worker_id"] == str(viewer.actor.user_id)):
         await access.audit(request, viewer.actor, viewer.su_id, f"replay:{ref}", False, "not a session they were in")
@@ -507,7 +505,9 @@ def _visit_key(su_id: UUID, ref: str) -> str | None:
 def parse_position(value: str | None, replay: Replay) -> int:
     """A position inside the session, or 422: before its start or beyond its end is refused."""
     if not replay.steps:
-        raise _bad("position", "this session has no events to replay")
+        if value:
+            raise _bad("position", "this session has nothing recorded to move to")
+        return 0
     first, last = replay.steps[0].position, replay.steps[-1].position
     if value is None or value == "":
         return first
