@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         p_.set_defaults(func=_users)
 
     # Packages that bring their own commands.
-    for module in ("content.cli", "projections.cli", "realtime.cli"):
+    for module in ("content.cli", "projections.cli", "realtime.cli", "web.journey_cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

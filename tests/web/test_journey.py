@@ -215,3 +215,50 @@ def test_erased_journey_reads_as_erased_and_its_rows_are_gone(site: Site) -> Non
         stored = b"".join(p.read_bytes() for p in Path(store.store.path).parent.glob("*views.sqlite*"))
         for text in (*demo.RECOVERY_ANSWERS, *demo.STRESS_ANSWERS):
             assert text.encode() not in stored
+
+
+def test_the_cli_writes_the_same_zip_and_refuses_an_erased_person(
+    sqlite_site: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from web import cli
+
+    _with_history(sqlite_site)
+    settings = sqlite_site.tandem.settings
+    monkeypatch.setenv("TANDEM_VAR_DIR", str(settings.var_dir))
+    monkeypatch.setenv("TANDEM_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("TANDEM_MASTER_KEY", "11" * 32)
+    out = tmp_path / "sam.zip"
+    assert cli.main(["journey", "export", "sam", "--out", str(out)]) == 0
+    events = json.loads(zipfile.ZipFile(out).read("events.json"))
+    assert any(e["type"] == "AnswerSaved" and e["answer"] == demo.RECOVERY_ANSWERS[-1] for e in events)
+    assert "100%" in capsys.readouterr().err  # the progress bar got to the end
+    sqlite_site.tandem.erase(sqlite_site.ids["sam"], by=sqlite_site.ids["adam"])
+    assert cli.main(["journey", "export", "sam", "--out", str(tmp_path / "again.zip")]) == 1
+    assert not (tmp_path / "again.zip").exists()
+
+
+def test_a_large_journey_streams_in_small_pieces(sqlite_site: Site) -> None:
+    """The ZIP is handed out piece by piece: no piece near the size of the whole."""
+    import secrets
+
+    from web.usecases import export as X
+
+    t, sam = sqlite_site.tandem, Actor(sqlite_site.ids["sam"], "service_user")
+    futures = [
+        t.submit(sam, _command("AnswerSaved", {"question_id": demo.Q_RECOVERY, "answer": secrets.token_hex(400)}))
+        for _ in range(2500)
+    ]
+    for f in futures:
+        f.result(60)
+    assert sqlite_site.views.wait_for(t.head(), 60)
+    plan = X.plan(t, sqlite_site.views, sam.user_id)
+    sizes = [len(c) for c in X.zip_chunks(plan, sqlite_site.app.state.content)]
+    assert sum(sizes) > 1_000_000 and max(sizes) < 100_000, (sum(sizes), max(sizes))
+
+
+def _command(type_: str, payload: dict[str, Any]) -> Any:
+    import uuid
+
+    from core.commands import Command
+
+    return Command(type_, payload, f"t-{uuid.uuid4().hex}")

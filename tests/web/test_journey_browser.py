@@ -41,6 +41,7 @@ def test_sam_looks_back_at_the_journey(server: tuple[str, Path], chromium_path: 
 
     def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
         page.screenshot(path=str(SHOTS / f"{name}-{device}.png"), full_page=True)
+        page.screenshot(path=str(SHOTS / f"{name}-{device}-screen.png"))  # what is seen without scrolling
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, args=ARGS)
