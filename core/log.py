@@ -40,6 +40,13 @@ class EventLog(Application):
         to_event = self.mapper.to_domain_event
         return [(pos, to_event(s)) for pos, s in self.recorder.select_span(aggregate_id, first, last)]
 
+    def at(self, positions: Sequence[int]) -> list[tuple[int, Any]]:
+        """The events at these positions (one indexed query), as (position, event)."""
+        if not positions:
+            return []
+        to_event = self.mapper.to_domain_event
+        return [(pos, to_event(s)) for pos, s in self.recorder.select_at(positions)]
+
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0
 

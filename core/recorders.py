@@ -111,6 +111,16 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
             )
             return [(row[0], StoredEvent(originator_id, row[1], row[2], row[3])) for row in c.fetchall()]
 
+    def select_at(self, positions: Sequence[int]) -> list[tuple[int, StoredEvent]]:
+        """The events at these log positions, in position order."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                f"WHERE rowid IN ({', '.join('?' * len(positions))}) ORDER BY rowid",
+                list(positions),
+            )
+            return [(row[0], StoredEvent(UUID(row[1]), row[2], row[3], row[4])) for row in c.fetchall()]
+
     def last_version(self, originator_id: UUID) -> int:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
@@ -201,6 +211,23 @@ class PostgresRecorder(PostgresApplicationRecorder):
             rows = curs.fetchall()
         return [
             (r["notification_id"], StoredEvent(originator_id, r["originator_version"], r["topic"], bytes(r["state"])))
+            for r in rows
+        ]
+
+    def select_at(self, positions: Sequence[int]) -> list[tuple[int, StoredEvent]]:
+        """The events at these log positions, in position order."""
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{events} "
+            "WHERE notification_id = ANY(%s) ORDER BY notification_id"
+        ).format(schema=Identifier(self.datastore.schema), events=Identifier(self.events_table_name))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (list(positions),))
+            rows = curs.fetchall()
+        return [
+            (
+                r["notification_id"],
+                StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])),
+            )
             for r in rows
         ]
 

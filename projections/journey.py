@@ -42,7 +42,12 @@ ENTRIES = TableSpec(
         ("detail", "text"),  # JSON: percent, values, minutes, topics, changed, worker_id
     ),
     ("su_id", "position"),
-    (("su_id", "kind", "position"), ("su_id", "topic_id", "position"), ("su_id", "joint", "position")),
+    (
+        ("su_id", "kind", "position"),
+        ("su_id", "topic_id", "position"),
+        ("su_id", "joint", "position"),
+        ("su_id", "kind", "ref", "position"),
+    ),
 )
 VISITS = TableSpec(
     "jrn_visits",
@@ -305,6 +310,48 @@ class Journeys(Projection):
     def entry(self, su_id: UUID | str, position: int) -> Row | None:
         found = self.q("SELECT * FROM jrn_entries WHERE su_id = ? AND position = ?", str(su_id), position)
         return _entry_row(found[0]) if found else None
+
+    def last_answers_before(self, su_id: UUID | str, question_ids: list[str], position: int) -> dict[str, int]:
+        """question id -> the position of its newest answer before `position`."""
+        if not question_ids:
+            return {}
+        found = self.q(
+            "SELECT ref, MAX(position) AS p FROM jrn_entries WHERE su_id = ? AND kind = 'answers' AND position < ? "
+            f"AND ref IN ({', '.join('?' * len(question_ids))}) GROUP BY ref",
+            str(su_id),
+            position,
+            *question_ids,
+        )
+        return {r["ref"]: int(r["p"]) for r in found}
+
+    def points_before(
+        self, su_id: UUID | str, trackers: list[str], position: int, keep: int
+    ) -> tuple[dict[str, list[tuple[str, dict[str, float]]]], dict[str, int]]:
+        """Each tracker's last `keep` points before `position` (oldest first) and how many came before those."""
+        points: dict[str, list[tuple[str, dict[str, float]]]] = {}
+        earlier: dict[str, int] = {}
+        for t in trackers:
+            rows = self.q(
+                "SELECT position, detail FROM jrn_entries WHERE su_id = ? AND kind = 'charts' AND ref = ? "
+                "AND position < ? ORDER BY position DESC LIMIT ?",
+                str(su_id),
+                t,
+                position,
+                keep + 1,
+            )
+            if not rows:
+                continue
+            kept = rows[:keep][::-1]
+            points[t] = [(d["for_date"], d["values"]) for d in (json.loads(r["detail"]) for r in kept)]
+            if len(rows) > keep:
+                n = self.q(
+                    "SELECT COUNT(*) AS n FROM jrn_entries WHERE su_id = ? AND kind = 'charts' AND ref = ? AND position < ?",
+                    str(su_id),
+                    t,
+                    kept[0]["position"],
+                )
+                earlier[t] = int(n[0]["n"])
+        return points, earlier
 
     def visit(self, key: str) -> Row | None:
         found = self.q("SELECT * FROM jrn_visits WHERE visit = ?", key)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -443,35 +444,47 @@ def replay_steps(tandem: Any, su_id: UUID, visit: dict[str, Any]) -> list[R.Step
     session_id = visit["session_id"]
     out: list[tuple[int, Any]] = []
     if visit["first_version"] is not None:
-        for pos, ev in tandem.log.span(A.journey_id(su_id), visit["first_version"], visit["last_version"]):
-            if isinstance(ev, A.Action) and (str(ev.session_id) if ev.session_id else None) == session_id:
-                out.append((pos, ev))
+        span = _span(tandem, A.journey_id(su_id), visit["first_version"], visit["last_version"])
+        out.extend((pos, ev) for pos, ev in span if (str(ev.session_id) if ev.session_id else None) == session_id)
     if session_id:
-        out.extend((pos, ev) for pos, ev in tandem.log.span(UUID(session_id)) if isinstance(ev, A.Action))
+        sid = UUID(session_id)
+        out.extend(_span(tandem, sid, 1, tandem.log.recorder.last_version(sid)))
     out.sort(key=lambda pe: pe[0])
     return [_step(pos, ev, su_id, tandem) for pos, ev in out]
 
 
-def replay_start(request: Request, viewer: Viewer, visit: dict[str, Any]) -> R.Start:
-    """What was already saved before the visit began: answers and chart points (shared ones for a worker)."""
+@lru_cache(maxsize=32)
+def _span_cached(tandem: Any, stream_id: UUID, first: int, last: int) -> tuple[tuple[int, Any], ...]:
+    return tuple((pos, ev) for pos, ev in tandem.log.span(stream_id, first, last) if isinstance(ev, A.Action))
+
+
+def _span(tandem: Any, stream_id: UUID, first: int, last: int) -> tuple[tuple[int, Any], ...]:
+    """A stored stretch of a stream never changes: scrubbing through a session decodes it once.
+    Free text stays sealed in here (decrypted per request), so an erased key still shreds it."""
+    return _span_cached(tandem, stream_id, first, last)
+
+
+def replay_start(request: Request, viewer: Viewer, visit: dict[str, Any], steps: list[R.Step]) -> R.Start:
+    """What was already saved when the visit began: the answers to the questions of the sections it
+    opened, and each tracker's latest points (the shared ones, for a worker)."""
     tandem = request.app.state.tandem
+    content: ContentSet = request.app.state.content
     first = visit["first_position"]
+    sections = {s.fields["section_id"] for s in steps if s.type == "SectionViewed"}
+    qids = {q.id for sid in sections if content.knows("section", sid) for q in content.section(sid).questions}
+    if viewer.shares is not None:
+        qids = {q for q in qids if viewer.shares.answer(q)}
     answers: dict[str, str] = {}
-    for ev in tandem.log.stream(A.journey_id(viewer.su_id), [A.Journey.AnswerSaved]):
-        if visit["first_version"] is not None and ev.originator_version >= visit["first_version"]:
-            break
-        if viewer.shares is None or viewer.shares.answer(ev.question_id):
-            answers[ev.question_id] = ev.answer
-    revealed = {q: texts.reveal_text(tandem, viewer.su_id, sealed) for q, sealed in answers.items()}
-    trackers = request.app.state.projections.trackers
-    points: dict[str, list[tuple[str, dict[str, float]]]] = {}
-    for t in request.app.state.content.trackers:
-        if viewer.shares is not None and not viewer.shares.tracker(t.id):
-            continue
-        ps = [(p["for_date"], p["values"]) for p in trackers.series(viewer.su_id, t.id) if p["position"] < first]
-        if ps:
-            points[t.id] = ps
-    return R.Start(driver=str(viewer.su_id) if visit["joint"] else None, answers=revealed, points=points)
+    journey = request.app.state.projections.journey
+    newest = journey.last_answers_before(viewer.su_id, sorted(qids), first)
+    for _pos, ev in tandem.log.at(sorted(newest.values())):
+        if isinstance(ev, A.Journey.AnswerSaved) and ev.originator_id == A.journey_id(viewer.su_id):
+            answers[ev.question_id] = texts.reveal_text(tandem, viewer.su_id, ev.answer)
+    trackers = [t.id for t in content.trackers if viewer.shares is None or viewer.shares.tracker(t.id)]
+    points, earlier = journey.points_before(viewer.su_id, trackers, first, R.START_POINTS)
+    return R.Start(
+        driver=str(viewer.su_id) if visit["joint"] else None, answers=answers, points=points, earlier_points=earlier
+    )
 
 
 async def open_replay(request: Request, viewer: Viewer, ref: str) -> Replay:
@@ -488,7 +501,7 @@ async def open_replay(request: Request, viewer: Viewer, ref: str) -> Replay:
         raise errors.forbidden("You can replay only the joint sessions you were in.")
     tandem = request.app.state.tandem
     steps = await asyncio.to_thread(replay_steps, tandem, viewer.su_id, visit)
-    start = await asyncio.to_thread(replay_start, request, viewer, visit)
+    start = await asyncio.to_thread(replay_start, request, viewer, visit, steps)
     partner = _names(request, {visit["worker_id"]}).get(visit["worker_id"]) if visit["worker_id"] else None
     return Replay(visit, start, steps, partner)
 
@@ -685,7 +698,7 @@ def screen_view(request: Request, replay: Replay, screen: R.Screen, names: dict[
             {
                 "id": tid,
                 "title": title,
-                "count": len(points),
+                "count": len(points) + replay.start.earlier_points.get(tid, 0),
                 "latest": [{"for_date": d, "text": _values(content, tid, vals)} for d, vals in points[-3:]][::-1],
                 "shown": tid in screen.shown_charts,
             }

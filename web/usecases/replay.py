@@ -22,6 +22,9 @@ class Step:
     fields: dict[str, Any]
 
 
+START_POINTS = 14  # chart points kept from before the session, per tracker (the rest are counted)
+
+
 @dataclass(frozen=True)
 class Start:
     """What was already true when the session began."""
@@ -29,6 +32,7 @@ class Start:
     driver: str | None  # the SU drives at the start of a joint session; None when alone
     answers: dict[str, str] = field(default_factory=dict)  # question id -> newest saved text
     points: dict[str, list[tuple[str, dict[str, float]]]] = field(default_factory=dict)  # tracker -> (day, values)
+    earlier_points: dict[str, int] = field(default_factory=dict)  # tracker -> points older than `points`
 
 
 @dataclass
