@@ -109,8 +109,9 @@ def svg(tracker: Tracker, m: Measure, pts: list[tuple[str, float]], start: date,
     ticks = 7 if days <= 7 else 5
     for i in range(ticks):
         d = start + timedelta(days=round(i * (days - 1) / max(ticks - 1, 1)))
+        anchor = "start" if i == 0 else "end" if i == ticks - 1 else "middle"  # the ends stay inside the chart
         out.append(
-            f'<text x="{x(d.isoformat()):.1f}" y="{H - 12}" text-anchor="middle" font-size="13" '
+            f'<text x="{x(d.isoformat()):.1f}" y="{H - 12}" text-anchor="{anchor}" font-size="13" '
             f'fill="#4a5a63">{d:%-d %b}</text>'
         )
     if pts:
