@@ -28,7 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.demo:
         t = Tandem(settings)
         try:
-            creds = demo.seed(t, history=True)
+            creds = demo.seed(t, history=os.environ.get("TANDEM_DEMO_HISTORY", "1") != "0")
         finally:
             t.close()
         print("Demo accounts (username / password):")
@@ -55,7 +55,7 @@ def _seed_demo(args: argparse.Namespace) -> int:
 
     t = Tandem(settings_mod.load())
     try:
-        for username, role, password in demo.seed(t, history=True):
+        for username, role, password in demo.seed(t, history=os.environ.get("TANDEM_DEMO_HISTORY", "1") != "0"):
             print(f"{role:<13} {username:<6} / {password}")
     finally:
         t.close()

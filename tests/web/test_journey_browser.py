@@ -12,14 +12,21 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.web.test_browser import ARGS, ROOT, _fits, server  # noqa: F401  (server is a fixture)
+from tests.web.test_browser import ARGS, ROOT, _fits, demo_server
 
 SHOTS = ROOT / "var" / "screenshots" / "journey"
 DEVICES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    with demo_server(tmp_path) as running:  # with Sam's demo history
+        yield running
 
 
 def _no_inline_code(html: str) -> None:
@@ -32,7 +39,7 @@ def _no_inline_code(html: str) -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.parametrize("device", ["phone", "desktop"])
-def test_sam_looks_back_at_the_journey(server: tuple[str, Path], chromium_path: str, device: str) -> None:  # noqa: F811
+def test_sam_looks_back_at_the_journey(server: tuple[str, Path], chromium_path: str, device: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     base, _var = server
