@@ -74,6 +74,15 @@ def test_timeline_in_plain_words_with_filters_and_paging(site: Site) -> None:
 
     page = c.get("/journey", params={"kind": "videos"})
     assert page.status_code == 200 and "watched" in page.text and "recorded mood" not in page.text
+    # The page's "Older" link keeps the filters and moves on by position.
+    page = c.get("/journey", params={"kind": "answers", "limit": "2"})
+    older = re.search(r'rel="next" href="([^"]+)"', page.text)
+    assert older, page.text[-2000:]
+    link = older.group(1).replace("&amp;", "&")
+    assert "kind=answers" in link and "before=" in link
+    first = re.findall(r'data-position="(\d+)"', page.text)
+    second = re.findall(r'data-position="(\d+)"', c.get(link).text)
+    assert second and int(second[0]) < int(first[-1])
 
 
 @pytest.mark.parametrize(
