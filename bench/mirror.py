@@ -305,13 +305,13 @@ def prepare_store(env: dict[str, str], sessions: int) -> tuple[list[str], str, s
             t.link(ids["bench-worker"], ids["bench-su"], by=ids["bench-worker"])
         actor = Actor(ids["bench-worker"], "worker", "bench")
         sids = [str(t.start_session(actor, ids["bench-su"])) for _ in range(sessions)]
+        su_token = tokens.issue(settings.secret_key, ids["bench-su"], "service_user", t.open_session(ids["bench-su"]))
+        worker_token = tokens.issue(
+            settings.secret_key, ids["bench-worker"], "worker", t.open_session(ids["bench-worker"])
+        )
     finally:
         t.close()
-    return (
-        sids,
-        tokens.issue(settings.secret_key, ids["bench-su"], "service_user"),
-        tokens.issue(settings.secret_key, ids["bench-worker"], "worker"),
-    )
+    return sids, su_token, worker_token
 
 
 def stop(procs: list[subprocess.Popen]) -> None:

@@ -151,6 +151,11 @@ class ContentSet:
             return False
         return True
 
+    def scale(self, tracker_id: str) -> dict[str, tuple[float, float, float]]:
+        """A tracker's measures: id -> (lowest, highest, step); empty for an unknown tracker."""
+        tracker = self._trackers.get(tracker_id)
+        return {m.id: (m.min, m.max, m.step) for m in tracker.measures} if tracker else {}
+
     def topic(self, id: str) -> Topic:
         return self._get(self._topics, "topic", id)
 

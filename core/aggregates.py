@@ -16,7 +16,8 @@ rewritten: a changed shape gets a new `class_version` and an upcast method.
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -65,16 +66,23 @@ class Action(Aggregate.Event):
 
 # ---------------------------------------------------------------- accounts
 
+LOGIN_LIFETIME = timedelta(hours=12)  # a working day; after that the person logs in again
+
+
+def secret_hash(secret: str) -> str:
+    """What the store keeps of a session id or a set-password link: never the secret itself."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
 
 class Account(Aggregate):
     class Registered(Aggregate.Created):
         username: str
-        display_name: str
+        display_name: str | dict  # sealed with the person's key (plain in older events)
         role: str
         password_hash: str
         pseudonym: str
 
-    def __init__(self, username: str, display_name: str, role: str, password_hash: str, pseudonym: str):
+    def __init__(self, username: str, display_name: str | dict, role: str, password_hash: str, pseudonym: str):
         self.username = username
         self.display_name = display_name
         self.role = role
@@ -83,6 +91,27 @@ class Account(Aggregate):
         self.active = True
         self.erased = False
         self.sessions_revoked_at: datetime | None = None
+        self.live_sessions: dict[str, datetime] = {}  # session id hash -> when it was opened
+        self.reset_link: tuple[str, datetime] | None = None  # (link token hash, expires at)
+        self.admin_resets: list[datetime] = []
+
+    def session_live(self, session_id: str) -> bool:
+        return secret_hash(session_id) in self.live_sessions
+
+    class LoggedIn(Aggregate.Event):
+        session_hash: str
+
+        def apply(self, account: Account) -> None:
+            # Sessions older than a log-in's lifetime are dead anyway: forget them.
+            oldest = self.timestamp - LOGIN_LIFETIME
+            account.live_sessions = {h: t for h, t in account.live_sessions.items() if t > oldest}
+            account.live_sessions[self.session_hash] = self.timestamp
+
+    class LoggedOut(Aggregate.Event):
+        session_hash: str
+
+        def apply(self, account: Account) -> None:
+            account.live_sessions.pop(self.session_hash, None)
 
     class PasswordChanged(Aggregate.Event):
         password_hash: str
@@ -91,7 +120,7 @@ class Account(Aggregate):
             account.password_hash = self.password_hash
 
     class PasswordReset(Aggregate.Event):
-        """An admin set a new password (someone forgot theirs)."""
+        """An admin set a new password (stored before resets became set-password links)."""
 
         password_hash: str
         by: UUID
@@ -99,9 +128,30 @@ class Account(Aggregate):
         def apply(self, account: Account) -> None:
             account.password_hash = self.password_hash
 
+    class ResetLinkIssued(Aggregate.Event):
+        """An admin reset the password: the old one stops working and only the person
+        holding the single-use link can choose the next one."""
+
+        link_hash: str
+        expires_at: datetime
+        by: UUID
+
+        def apply(self, account: Account) -> None:
+            account.password_hash = ""  # matches no password
+            account.reset_link = (self.link_hash, self.expires_at)
+            account.admin_resets.append(self.timestamp)
+
+    class PasswordSetByLink(Aggregate.Event):
+        password_hash: str
+
+        def apply(self, account: Account) -> None:
+            account.password_hash = self.password_hash
+            account.reset_link = None
+
     class LoggedOutEverywhere(Aggregate.Event):
         def apply(self, account: Account) -> None:
             account.sessions_revoked_at = self.timestamp
+            account.live_sessions = {}
 
     class Deactivated(Aggregate.Event):
         by: UUID
@@ -110,7 +160,7 @@ class Account(Aggregate):
             account.active = False
 
     class Erased(Aggregate.Event):
-        """The person's key was destroyed: their free text is unreadable everywhere."""
+        """The person's key was destroyed: their name, text and values are unreadable everywhere."""
 
         by: UUID
 
@@ -192,7 +242,7 @@ class Journey(Aggregate):
 
         class_version = 2
         tracker_id: str
-        values: dict  # measure id -> number
+        values: dict  # sealed JSON of {measure id: number} (plain in older events)
         for_date: str  # the day the point is about, YYYY-MM-DD
 
         @staticmethod

@@ -12,8 +12,8 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from core.errors import InvalidField, UnknownCommand
@@ -21,6 +21,8 @@ from core.errors import InvalidField, UnknownCommand
 ROLES = ("service_user", "worker", "researcher", "admin")
 MAX_CLIENT_EVENT_ID = 100
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,199}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # ids clients make up: used in element ids
+EARLIEST_DATE = date(2000, 1, 1)  # a chart point's for_date is from here to tomorrow (UTC)
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Recorded:
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # id | text | number | int | date | uuid | values | choice
+    kind: str  # id | token | text | number | int | date | uuid | values | choice
     required: bool = True
     max_len: int = 200
     low: float = 0
@@ -67,6 +69,7 @@ SECONDS = Field("number")
 TEXT_ANSWER = Field("text", max_len=10_000)
 TEXT_ITEM = Field("text", max_len=1_000)
 SCOPE = Field("choice", choices=("topic", "answer", "tracker", "worksheet"))
+SUGGESTION = Field("token")
 
 # Journey actions go to the service user's journey, alone or in a joint session.
 JOURNEY: dict[str, dict[str, Field]] = {
@@ -93,9 +96,9 @@ SESSION: dict[str, dict[str, Field]] = {
     "ControlRequested": {},
     "ControlRefused": {},
     "ControlHandedOver": {"to_user": Field("uuid")},
-    "SuggestionMade": {"suggestion_id": ID, "topic_id": ID, "section_id": OPT_ID},
-    "SuggestionAccepted": {"suggestion_id": ID},
-    "SuggestionDismissed": {"suggestion_id": ID},
+    "SuggestionMade": {"suggestion_id": SUGGESTION, "topic_id": ID, "section_id": OPT_ID},
+    "SuggestionAccepted": {"suggestion_id": SUGGESTION},
+    "SuggestionDismissed": {"suggestion_id": SUGGESTION},
     "MirroringPaused": {},
     "MirroringResumed": {},
     "ChartShown": {"tracker_id": ID},
@@ -120,11 +123,29 @@ REFERENCES = {
     "worksheet_id": "worksheet",
 }
 
+# What a shared item's `ref` names, by its scope.
+SHARE_KINDS = {"topic": "topic", "answer": "question", "tracker": "tracker", "worksheet": "worksheet"}
+
 Catalogue = Callable[[str, str], bool]  # (kind, id) -> does the current content have it?
+Scale = tuple[float, float, float]  # a measure's (lowest, highest, step)
 
 
-def validate(command: Command, catalogue: Catalogue | None = None) -> dict[str, Any]:
-    """Check a command's shape; return its payload with values normalised."""
+@runtime_checkable
+class Content(Protocol):
+    """The content set as the validator needs it: its ids and its trackers' scales."""
+
+    def knows(self, kind: str, id: str) -> bool: ...
+
+    def scale(self, tracker_id: str) -> Mapping[str, Scale]: ...
+
+
+def knows(catalogue: Catalogue | Content, kind: str, id: str) -> bool:
+    return catalogue.knows(kind, id) if isinstance(catalogue, Content) else catalogue(kind, id)
+
+
+def validate(command: Command, catalogue: Catalogue | Content | None = None) -> dict[str, Any]:
+    """Check a command's shape and, given the content, every reference and reading in it;
+    return its payload with values normalised. HTTP and the live socket both come here."""
     schema = SCHEMAS.get(command.type)
     if schema is None:
         raise UnknownCommand(f"unknown command type {command.type!r}", "type")
@@ -150,9 +171,32 @@ def validate(command: Command, catalogue: Catalogue | None = None) -> dict[str, 
             continue
         clean[name] = _check(name, spec, value)
         kind = REFERENCES.get(name)
-        if kind and catalogue is not None and not catalogue(kind, clean[name]):
+        if kind and catalogue is not None and not knows(catalogue, kind, clean[name]):
             raise InvalidField(f"unknown {kind} {clean[name]!r}", name)
+    _check_together(command.type, clean, catalogue)
     return clean
+
+
+def _check_together(type: str, clean: dict[str, Any], catalogue: Catalogue | Content | None) -> None:
+    """The checks that need more than one field, or the content beyond its ids."""
+    section = clean.get("section_id") if type == "SuggestionMade" else None
+    if section is not None and not section.startswith(f"{clean['topic_id']}/"):
+        raise InvalidField("must be a section of that topic", "section_id")
+    if catalogue is None:
+        return
+    if type in ("ItemShared", "ItemUnshared"):
+        kind = SHARE_KINDS[clean["scope"]]
+        if not knows(catalogue, kind, clean["ref"]):
+            raise InvalidField(f"unknown {kind} {clean['ref']!r}", "ref")
+    if type == "ChartPointRecorded" and isinstance(catalogue, Content):
+        scale = catalogue.scale(clean["tracker_id"])
+        for measure, value in clean["values"].items():
+            if measure not in scale:
+                raise InvalidField(f"{clean['tracker_id']} has no measure {measure!r}", "values")
+            low, high, step = scale[measure]
+            steps = (value - low) / step if step > 0 else 0.0
+            if not low <= value <= high or abs(steps - round(steps)) > 1e-6:
+                raise InvalidField(f"{measure} must be from {low:g} to {high:g} in steps of {step:g}", "values")
 
 
 def _check(name: str, spec: Field, value: Any) -> Any:
@@ -171,20 +215,29 @@ def _check(name: str, spec: Field, value: Any) -> Any:
             raise InvalidField("must not contain NUL characters", name)
         return value
     if spec.kind in ("number", "int"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        number = _number(value)
+        if number is None:
             raise InvalidField("must be a number", name)
-        if spec.kind == "int" and value != int(value):
+        if spec.kind == "int" and isinstance(value, float) and not value.is_integer():
             raise InvalidField("must be a whole number", name)
-        if not spec.low <= value <= spec.high:
+        if not spec.low <= number <= spec.high:
             raise InvalidField(f"must be between {spec.low:g} and {spec.high:g}", name)
-        return int(value) if spec.kind == "int" else float(value)
+        return int(value) if spec.kind == "int" else number
+    if spec.kind == "token":
+        if not isinstance(value, str) or not _TOKEN.match(value):
+            raise InvalidField("must be an id of letters, digits, - and _ (at most 64)", name)
+        return value
     if spec.kind == "date":
         try:
-            if isinstance(value, str) and len(value) == 10:
-                return date.fromisoformat(value).isoformat()
+            day = date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
         except ValueError:
-            pass
-        raise InvalidField("must be a date YYYY-MM-DD", name)
+            day = None
+        if day is None:
+            raise InvalidField("must be a date YYYY-MM-DD", name)
+        # Tomorrow is allowed: it is already tomorrow somewhere when it is today in UTC.
+        if not EARLIEST_DATE <= day <= datetime.now(UTC).date() + timedelta(days=1):
+            raise InvalidField(f"must be from {EARLIEST_DATE.isoformat()} to tomorrow", name)
+        return day.isoformat()
     if spec.kind == "uuid":
         try:
             return UUID(str(value))
@@ -197,14 +250,24 @@ def _check(name: str, spec: Field, value: Any) -> Any:
     if spec.kind == "values":
         ok = isinstance(value, Mapping) and 0 < len(value) <= 5
         ok = ok and all(isinstance(k, str) and _ID.match(k) for k in value)
-        ok = ok and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and -1e6 < v < 1e6
-            for v in value.values()
-        )
-        if not ok:
+        numbers = {k: _number(v) for k, v in value.items()} if ok else {}
+        if not ok or not all(n is not None and -1e6 < n < 1e6 for n in numbers.values()):
             raise InvalidField("must map 1 to 5 measure ids to numbers", name)
-        return {k: float(v) for k, v in value.items()}
+        return numbers
     raise AssertionError(spec.kind)
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a float (±inf when an integer is beyond a float's range); None for
+    anything else, NaN and infinite floats included."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:  # float(10**400) cannot be done; such a value is out of every range
+            return math.inf if value > 0 else -math.inf
+    return value if math.isfinite(value) else None
 
 
 @dataclass

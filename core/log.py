@@ -1,7 +1,7 @@
 """The event store: an eventsourcing Application over SQLite or PostgreSQL.
 
-Its global, gap-free order (the notification log) is the position everything
-else resumes from. `read` and `head` are the two calls projections, realtime
+Its global order (the notification log: strictly increasing positions, with gaps on
+PostgreSQL where a transaction rolled back) is the position everything else resumes from. `read` and `head` are the two calls projections, realtime
 resume and exports use.
 """
 
@@ -57,6 +57,12 @@ class EventLog(Application):
         notifications = self.recorder.select_notifications(after + 1, limit, stop=stop, topics=topics)
         to_event = self.mapper.to_domain_event
         return [(n.id, to_event(n)) for n in notifications]
+
+    def session_events(self, session_id: UUID, after: int, upto: int, limit: int) -> list[tuple[int, Any]]:
+        """One joint session's events in (after, upto], oldest first, at most `limit`, as
+        (position, domain event): read by the session index, not by scanning the log."""
+        to_event = self.mapper.to_domain_event
+        return [(n.id, to_event(n)) for n in self.recorder.select_session(session_id, after, upto, limit)]
 
 
 _SETUP_LOCK = 0x7A6E_D3E5  # any fixed number: the advisory lock that serialises our DDL

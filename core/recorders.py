@@ -3,6 +3,10 @@
 A receipt maps (actor, client event id) to the event it produced. Because it is
 inserted in the very transaction that stores the event, a retry after a crash
 finds either both or neither: idempotency without a window.
+
+A session index, written the same way, maps a joint session to the positions of the
+journey events done in it, so a reconnecting device reads that session's events alone
+(its own events are the session aggregate's: found by originator id).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
@@ -23,6 +27,13 @@ class Receipt(NamedTuple):
     originator_id: UUID
     originator_version: int
     event_id: str
+
+
+class SessionMark(NamedTuple):
+    """A journey event (the `index`-th of the insert) done inside joint session `session_id`."""
+
+    index: int
+    session_id: UUID
 
 
 class Ack(NamedTuple):
@@ -40,6 +51,9 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
             "actor_id TEXT, client_event_id TEXT, originator_id TEXT, "
             "originator_version INTEGER, event_id TEXT, "
             "PRIMARY KEY (actor_id, client_event_id)) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS tandem_session_events ("
+            "session_id TEXT, notification_id INTEGER, "
+            "PRIMARY KEY (session_id, notification_id)) WITHOUT ROWID",
         ]
 
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -70,7 +84,27 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
                     for r in receipts
                 ],
             )
+        marks: Sequence[SessionMark] = kwargs.get("sessions", ())
+        if marks:
+            c.executemany(
+                "INSERT INTO tandem_session_events VALUES (?, ?)", [(m.session_id.hex, ids[m.index]) for m in marks]
+            )
         return ids
+
+    def select_session(self, session_id: UUID, after: int, upto: int, limit: int) -> list[Notification]:
+        """One joint session's events in (after, upto], oldest first, at most `limit`: the
+        session's own and the journey events done in it; nobody else's are read."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                "WHERE rowid IN ("
+                f"SELECT rowid FROM {self.events_table_name} WHERE originator_id = ? AND rowid > ? AND rowid <= ? "
+                "UNION ALL SELECT notification_id FROM tandem_session_events "
+                "WHERE session_id = ? AND notification_id > ? AND notification_id <= ?"
+                ") ORDER BY rowid LIMIT ?",
+                (session_id.hex, after, upto, session_id.hex, after, upto, limit),
+            )
+            return [Notification(UUID(row[1]), row[2], row[3], row[4], id=row[0]) for row in c.fetchall()]
 
     def find_acks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Ack]:
         found: dict[tuple[str, str], Ack] = {}
@@ -141,6 +175,10 @@ class PostgresRecorder(PostgresApplicationRecorder):
     def _receipts(self) -> Identifier:
         return Identifier(self.events_table_name.removesuffix("_events") + "_receipts")
 
+    @property
+    def _sessions(self) -> Identifier:
+        return Identifier(self.events_table_name.removesuffix("_events") + "_session_events")
+
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.append(
@@ -150,6 +188,12 @@ class PostgresRecorder(PostgresApplicationRecorder):
                 "originator_version bigint, event_id text, "
                 "PRIMARY KEY (actor_id, client_event_id))"
             ).format(schema=Identifier(self.datastore.schema), table=self._receipts)
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+                "session_id uuid, notification_id bigint, PRIMARY KEY (session_id, notification_id))"
+            ).format(schema=Identifier(self.datastore.schema), table=self._sessions)
         )
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
@@ -169,6 +213,51 @@ class PostgresRecorder(PostgresApplicationRecorder):
                     ),
                     [tuple(r) for r in receipts],
                 )
+        marks: Sequence[SessionMark] = kwargs.get("sessions", ())
+        if marks:
+            # The positions are not known yet here (the library reads them back next), but
+            # the rows are visible inside this transaction.
+            with curs.connection.cursor() as marks_curs:
+                marks_curs.executemany(
+                    SQL(
+                        "INSERT INTO {schema}.{table} SELECT %s, notification_id FROM {schema}.{events} "
+                        "WHERE originator_id = %s AND originator_version = %s"
+                    ).format(
+                        schema=Identifier(self.datastore.schema),
+                        table=self._sessions,
+                        events=Identifier(self.events_table_name),
+                    ),
+                    [
+                        (m.session_id, stored_events[m.index].originator_id, stored_events[m.index].originator_version)
+                        for m in marks
+                    ],
+                )
+
+    def select_session(self, session_id: UUID, after: int, upto: int, limit: int) -> list[Notification]:
+        """One joint session's events in (after, upto], oldest first, at most `limit`: the
+        session's own and the journey events done in it; nobody else's are read."""
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{events} "
+            "WHERE notification_id IN ("
+            "SELECT notification_id FROM {schema}.{events} "
+            "WHERE originator_id = %s AND notification_id > %s AND notification_id <= %s "
+            "UNION ALL SELECT notification_id FROM {schema}.{sessions} "
+            "WHERE session_id = %s AND notification_id > %s AND notification_id <= %s"
+            ") ORDER BY notification_id LIMIT %s"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            events=Identifier(self.events_table_name),
+            sessions=self._sessions,
+        )
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (session_id, after, upto, session_id, after, upto, limit))
+            rows = curs.fetchall()
+        return [
+            Notification(
+                r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]), id=r["notification_id"]
+            )
+            for r in rows
+        ]
 
     def find_acks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Ack]:
         if not keys:

@@ -1,6 +1,6 @@
 """The one command API the web and realtime layers call.
 
-    tandem = Tandem(settings.load(), catalogue=content_set.knows)
+    tandem = Tandem(settings.load(), catalogue=content_set)
     ack = await tandem.record(actor, Command("TopicOpened", {"topic_id": "recovery"}, "c-123..."))
     ack.position  # committed at this position in the global log
 
@@ -12,17 +12,20 @@ writer against the same view the write is built on.
 from __future__ import annotations
 
 import dataclasses
+import hmac
+import json
 import secrets
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 
+from core import access
 from core import aggregates as A
 from core.commands import (
     CONSENT,
@@ -32,18 +35,26 @@ from core.commands import (
     Actor,
     Catalogue,
     Command,
+    Content,
     Pending,
     Recorded,
     validate,
 )
-from core.errors import Conflict, Forbidden, InvalidField, NotInSession, SessionClosed
+from core.errors import Conflict, Forbidden, InvalidField
 from core.keystore import KeyStore
 from core.log import open_log
 from core.settings import Settings
 from core.writer import GroupCommitWriter, WriteContext
 
 _hasher = PasswordHasher()
-SEALED_FIELDS = {"AnswerSaved": "answer", "WorksheetItemAdded": "text", "WorksheetItemChanged": "text"}
+RESET_LINK_LIFETIME = timedelta(hours=24)
+# Personal data, sealed with the SU's key (tracker values as JSON text).
+SEALED_FIELDS = {
+    "AnswerSaved": "answer",
+    "WorksheetItemAdded": "text",
+    "WorksheetItemChanged": "text",
+    "ChartPointRecorded": "values",
+}
 
 
 def now() -> datetime:
@@ -51,7 +62,7 @@ def now() -> datetime:
 
 
 class Tandem:
-    def __init__(self, settings: Settings, catalogue: Catalogue | None = None):
+    def __init__(self, settings: Settings, catalogue: Catalogue | Content | None = None):
         self.settings = settings
         self.catalogue = catalogue
         self.log = open_log(settings)
@@ -130,12 +141,16 @@ class Tandem:
                 raise Forbidden("only the service user decides what is shared", "type")
             if actor.role == "worker":
                 self._require_link(ctx, actor.user_id, su_id)
+                need = access.share_needed(command.type, payload)
+                if need is not None and not self._shares(ctx, su_id).allows(*need):
+                    raise Forbidden("the service user has not shared this with you", need[1])
             elif actor.role != "service_user" or actor.user_id != su_id:
                 raise Forbidden(f"a {actor.role} cannot record this", "type")
             fields = dict(payload)
             sealed = SEALED_FIELDS.get(command.type)
             if sealed:
-                fields[sealed] = self.keys.seal(su_id, fields[sealed])
+                value = fields[sealed]
+                fields[sealed] = self.keys.seal(su_id, value if isinstance(value, str) else json.dumps(value))
             jid = A.journey_id(su_id)
             cls = getattr(A.Journey, command.type)
             return [
@@ -228,19 +243,17 @@ class Tandem:
         return build
 
     def _live_session(self, ctx: WriteContext, actor: Actor, session_id: UUID) -> A.JointSession:
-        s = ctx.get(session_id)
-        if not isinstance(s, A.JointSession) or not s.member(actor.user_id):
-            raise NotInSession("you are not a participant of this joint session", "session_id")
-        if s.ended:
-            raise SessionClosed("this joint session has ended", "session_id")
-        if actor.user_id == s.worker_id:
-            self._require_link(ctx, s.worker_id, s.su_id)
-        return s
+        return access.session_access(ctx.get, actor.user_id, session_id).require()
 
     def _require_link(self, ctx: WriteContext, worker_id: UUID, su_id: UUID) -> None:
-        link = ctx.get(A.link_id(worker_id, su_id))
-        if link is None or not link.active:
+        if not access.link_active(ctx.get, worker_id, su_id):
             raise Forbidden("this worker is not linked to this service user", "session_id")
+
+    def _shares(self, ctx: WriteContext, su_id: UUID) -> access.Shares:
+        """The SU's shares as stored plus those changed earlier in this batch (read from
+        the journey's share events only: a journey holds thousands of other actions)."""
+        jid = A.journey_id(su_id)
+        return access.shares_from(self.log.stream(jid, access.SHARE_EVENTS) + ctx.built(jid))
 
     def record_export(self, actor: Actor) -> Recorded:
         """The SU took a copy of their data: recorded on their journey like any action."""
@@ -276,13 +289,14 @@ class Tandem:
         pw_hash = _hasher.hash(password)
 
         def build(ctx: WriteContext) -> list[Any]:
-            if ctx.get(A.account_id(username)) is not None:
+            uid = A.account_id(username)
+            if ctx.get(uid) is not None:
                 raise Conflict("that username is taken", "username")
             account = A.Account._create(
                 A.Account.Registered,
-                id=A.account_id(username),
+                id=uid,
                 username=username.strip(),
-                display_name=display_name.strip()[:100],
+                display_name=self.keys.seal(uid, display_name.strip()[:100]),
                 role=role,
                 password_hash=pw_hash,
                 pseudonym="P-" + secrets.token_hex(4),
@@ -326,9 +340,60 @@ class Tandem:
             user_id, new, "new_password", A.Account.PasswordChanged, expect_hash=account.password_hash
         )
 
-    def reset_password(self, user_id: UUID, new: str, by: UUID) -> Recorded:
-        """An admin sets a new password for someone who forgot theirs; their sessions end."""
-        return self._set_password(user_id, new, "password", A.Account.PasswordReset, by=by)
+    def issue_reset_link(self, user_id: UUID, by: UUID) -> tuple[str, Recorded]:
+        """An admin resets someone's password: their password and sessions stop working,
+        the access is audited, and the returned token (for a set-password link, shown
+        once) lets them choose a new one. Only its hash is stored."""
+        token = secrets.token_urlsafe(32)
+
+        def build(ctx: WriteContext) -> list[Any]:
+            acc = ctx.edit(user_id)
+            admin = ctx.get(by)
+            trail = ctx.edit(A.audit_id(by))
+            if not isinstance(acc, A.Account) or acc.erased:
+                raise InvalidField("no such account", "user_id")
+            if not isinstance(admin, A.Account) or trail is None:
+                raise Forbidden("no such account", "actor")
+            acc.trigger_event(
+                A.Account.ResetLinkIssued,
+                link_hash=A.secret_hash(token),
+                expires_at=now() + RESET_LINK_LIFETIME,
+                by=by,
+            )
+            acc.trigger_event(A.Account.LoggedOutEverywhere)
+            trail.trigger_event(
+                A.AuditTrail.DataAccessed,
+                actor_role=admin.role,
+                subject_id=user_id,
+                resource=f"account:{user_id}/password",
+                allowed=True,
+                reason="password reset: set-password link issued",
+            )
+            return [*acc.collect_events(), *trail.collect_events()]
+
+        rec = self.writer.submit(Pending(key=None, build=build)).result(30)
+        return token, rec
+
+    def reset_link_valid(self, user_id: UUID, token: str) -> bool:
+        account = self.account(user_id)
+        return account is not None and _link_matches(account, token)
+
+    def set_password_by_link(self, user_id: UUID, token: str, new: str) -> Recorded:
+        """Use a set-password link: the check and the consumption are one write, so a
+        link works once. Every session ends, as after any password change."""
+        if not 8 <= len(new) <= 1024:
+            raise InvalidField("must be 8 to 1024 characters", "new_password")
+        pw_hash = _hasher.hash(new)
+
+        def build(ctx: WriteContext) -> list[Any]:
+            acc = ctx.edit(user_id)
+            if not isinstance(acc, A.Account) or not _link_matches(acc, token):
+                raise Forbidden("this link has already been used or has expired", "token")
+            acc.trigger_event(A.Account.PasswordSetByLink, password_hash=pw_hash)
+            acc.trigger_event(A.Account.LoggedOutEverywhere)
+            return list(acc.collect_events())
+
+        return self.writer.submit(Pending(key=None, build=build)).result(30)
 
     def _set_password(
         self, user_id: UUID, new: str, field: str, event: type, expect_hash: str | None = None, **fields: Any
@@ -381,8 +446,7 @@ class Tandem:
         return self.writer.submit(Pending(key=None, build=build)).result(30)
 
     def is_linked(self, worker_id: UUID, su_id: UUID) -> bool:
-        link = self.log.find(A.link_id(worker_id, su_id))
-        return bool(link and link.active)
+        return access.link_active(self.log.find, worker_id, su_id)
 
     def start_session(
         self,
@@ -430,6 +494,14 @@ class Tandem:
         agg = self.log.find(session_id)
         return agg if isinstance(agg, A.JointSession) else None
 
+    def session_access(self, user_id: UUID, session_id: UUID) -> access.SessionAccess:
+        """This person's standing in that session as stored now (see core/access.py)."""
+        return access.session_access(self.log.find, user_id, session_id)
+
+    def shares(self, su_id: UUID) -> access.Shares:
+        """What this SU shares with their linked worker, from their journey as stored."""
+        return access.shares_from(self.log.stream(A.journey_id(su_id), access.SHARE_EVENTS))
+
     async def audit(
         self, actor: Actor, subject_id: UUID | None, resource: str, *, allowed: bool, reason: str = ""
     ) -> Recorded:
@@ -463,6 +535,18 @@ class Tandem:
         self.keys.destroy(su_id)
         return self._account_event(su_id, A.Account.Erased, by=by)
 
+    def open_session(self, user_id: UUID) -> str:
+        """A new log-in: its id (for the cookie or token) is returned, its hash stored."""
+        session_id = secrets.token_urlsafe(32)
+        self._account_event(user_id, A.Account.LoggedIn, session_hash=A.secret_hash(session_id))
+        return session_id
+
+    def close_session(self, user_id: UUID, session_id: str) -> None:
+        """Log out one session (a no-op when it has already ended)."""
+        account = self.account(user_id)
+        if account is not None and account.session_live(session_id):
+            self._account_event(user_id, A.Account.LoggedOut, session_hash=A.secret_hash(session_id))
+
     def log_out_everywhere(self, user_id: UUID) -> Recorded:
         """Every login session issued before now stops working."""
         return self._account_event(user_id, A.Account.LoggedOutEverywhere)
@@ -483,10 +567,28 @@ class Tandem:
     def reveal(self, su_id: UUID, sealed: dict) -> str | None:
         return self.keys.reveal(su_id, sealed)
 
+    def reveal_values(self, su_id: UUID, stored: dict) -> dict[str, float] | None:
+        """A chart point's values (sealed, or plain from before they were); None once erased."""
+        return self.keys.values(su_id, stored)
+
+    def display_name(self, account: A.Account) -> str:
+        """The one way a person's name is read for display ("an erased account" once erased)."""
+        return self.keys.name(account.id, account.display_name)
+
     # ------------------------------------------------------------ reading
 
     def head(self) -> int:
         return self.log.head()
 
+    def session_events(self, session_id: UUID, after: int, upto: int, limit: int) -> list[tuple[int, Any]]:
+        return self.log.session_events(session_id, after, upto, limit)
+
     def read(self, after: int, limit: int = 1000) -> list[tuple[int, Any]]:
         return self.log.read(after, limit)
+
+
+def _link_matches(account: A.Account, token: str) -> bool:
+    if account.reset_link is None or not account.active:  # erased accounts are inactive too
+        return False
+    link_hash, expires_at = account.reset_link
+    return hmac.compare_digest(link_hash, A.secret_hash(token)) and now() < expires_at

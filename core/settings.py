@@ -4,13 +4,17 @@ TANDEM_DATABASE_URL  sqlite:///var/tandem.sqlite (default) or postgresql://user@
 TANDEM_REDIS_URL     redis://127.0.0.1:6379/0 to fan out between server processes (optional)
 TANDEM_VAR_DIR       where the embedded store, keys and screenshots live (default ./var)
 TANDEM_SECRET_KEY    signs session cookies (default: generated once into var/secret.key)
-TANDEM_MASTER_KEY    wraps the per-person keys (default: generated once into var/master.key)
+TANDEM_MASTER_KEY    wraps the per-person keys: 64 hex characters
+TANDEM_MASTER_KEY_FILE  or a file holding them (default: generated once into
+                     $XDG_CONFIG_HOME/tandem/master.key, i.e. ~/.config/tandem/master.key,
+                     outside the var dir: a copy of the data alone must not unwrap the keys)
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -78,17 +82,55 @@ def _key_file(var_dir: Path, name: str, nbytes: int) -> str:
     return path.read_text().strip()
 
 
+def default_master_key_file(env: dict[str, str]) -> Path:
+    config = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(config) / "tandem" / "master.key"
+
+
+def _master_key(env: dict[str, str], var_dir: Path) -> bytes:
+    if env.get("TANDEM_MASTER_KEY"):
+        return bytes.fromhex(env["TANDEM_MASTER_KEY"])
+    path = Path(env.get("TANDEM_MASTER_KEY_FILE") or default_master_key_file(env)).expanduser().resolve()
+    if path.is_relative_to(var_dir):
+        raise SystemExit(f"tandem: the master key file {path} must not be inside the data directory {var_dir}")
+    legacy = var_dir / "master.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fresh = legacy.read_text().strip() if legacy.exists() else secrets.token_hex(32)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(fresh)
+        try:
+            os.link(tmp, path)  # atomic: several processes starting at once agree on one key
+            print(
+                f"tandem: the master key is in {path} (outside {var_dir}, so a copy of the data alone "
+                "cannot undo an erasure); back it up separately from the data",
+                file=sys.stderr,
+            )
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    if legacy.exists():  # an older version kept it beside the data
+        if legacy.read_text().strip() != path.read_text().strip():
+            raise SystemExit(
+                f"tandem: {legacy} differs from {path}: keep the one that wraps this data's keys in {path}"
+            )
+        legacy.unlink()
+    return bytes.fromhex(path.read_text().strip())
+
+
 def load(**overrides: str) -> Settings:
     """Settings from the environment; keyword arguments win (tests use them)."""
     env = {**os.environ, **{k.upper(): v for k, v in overrides.items()}}
     var_dir = Path(env.get("TANDEM_VAR_DIR", "var")).resolve()
     database_url = env.get("TANDEM_DATABASE_URL") or f"sqlite:///{var_dir / 'tandem.sqlite'}"
     secret = env.get("TANDEM_SECRET_KEY") or _key_file(var_dir, "secret.key", 32)
-    master_hex = env.get("TANDEM_MASTER_KEY") or _key_file(var_dir, "master.key", 32)
     return Settings(
         database_url=database_url,
         redis_url=env.get("TANDEM_REDIS_URL") or None,
         var_dir=var_dir,
         secret_key=secret,
-        master_key=bytes.fromhex(master_hex),
+        master_key=_master_key(env, var_dir),
     )

@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError
 
 from core.commands import Pending, Recorded
 from core.errors import CommandError, Conflict, StoreUnavailable
-from core.recorders import Receipt
+from core.recorders import Receipt, SessionMark
 
 log = logging.getLogger("tandem.writer")
 
@@ -48,6 +48,7 @@ class WriteContext:
         self._read: dict[UUID, Any] = {}  # shared with the cache: never mutate
         self._overlay: dict[UUID, Any] = {}  # this batch's own copies
         self._versions: dict[UUID, int] = {}
+        self._built: list[Any] = []  # this batch's events so far, not yet committed
 
     def get(self, aggregate_id: UUID) -> Any | None:
         """The aggregate as this batch sees it, for reading only."""
@@ -78,7 +79,12 @@ class WriteContext:
         self._versions[stream_id] += 1
         return self._versions[stream_id]
 
+    def built(self, stream_id: UUID) -> list[Any]:
+        """Events for this stream built earlier in this batch (they commit with it)."""
+        return [ev for ev in self._built if ev.originator_id == stream_id]
+
     def apply(self, event: Any) -> None:
+        self._built.append(event)
         if event.originator_id not in self._read and event.originator_id not in self._overlay:
             return
         agg = self.edit(event.originator_id)
@@ -260,7 +266,7 @@ class GroupCommitWriter:
         # 3. One transaction for all of them.
         try:
             # events.put is Application.save without its per-object protocol checks.
-            recordings = self.app.events.put(events, receipts=receipts)
+            recordings = self.app.events.put(events, receipts=receipts, sessions=_session_marks(events))
         except IntegrityError:
             # A key already recorded, or someone else (another process) appended to
             # the same aggregate first. Forget what we assumed, answer recorded keys
@@ -289,9 +295,8 @@ class GroupCommitWriter:
             self._seen = max(position.values())
         self.batches += 1
         self.events_written += len(events)
-        for _, fut, evs in built:
-            main = evs[0]
-            fut.set_result(Recorded(position[id(main)], _event_id(main)))
+        # Listeners first: whoever learns of a write from its acknowledgement can rely on
+        # every listener (the live tail, the revocation announcer) having seen it.
         try:
             self.on_commit(
                 max(position.values()),
@@ -299,6 +304,20 @@ class GroupCommitWriter:
             )
         except Exception:
             log.exception("commit listener failed")
+        for _, fut, evs in built:
+            main = evs[0]
+            fut.set_result(Recorded(position[id(main)], _event_id(main)))
+
+
+def _session_marks(events: list[Any]) -> list[SessionMark]:
+    """The events done inside a joint session other than the session's own (those are
+    found by the session's id already)."""
+    marks = []
+    for i, ev in enumerate(events):
+        sid = getattr(ev, "session_id", None)
+        if sid is not None and sid != ev.originator_id:
+            marks.append(SessionMark(i, sid))
+    return marks
 
 
 def _event_id(event: Any) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 from uuid import UUID
 
+from core import aggregates as A
 from projections.store import DEAD_LETTERS, Conn, TableSpec, ViewStore
 
 Key = tuple[Any, ...]
@@ -57,10 +58,16 @@ def dumps(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), sort_keys=True)
 
 
+# Columns that may hold a person's id: on erasure their rows go.
+PERSON_COLUMNS = ("user_id", "su_id", "actor_id", "ref")
+
+
 class Projection:
     name: ClassVar[str]
     version: ClassVar[int]
     tables: ClassVar[tuple[TableSpec, ...]]
+    # (table, column) pairs whose rows stay on erasure, with the person's id blanked out.
+    keep_blanked: ClassVar[frozenset[tuple[str, str]]] = frozenset()
     _handler_names: ClassVar[dict[str, str]]
 
     def __init_subclass__(cls, **kw: Any) -> None:
@@ -72,9 +79,10 @@ class Projection:
                     found[qualname] = attr
         cls._handler_names = found
 
-    def __init__(self, store: ViewStore, content: Any = None):
+    def __init__(self, store: ViewStore, content: Any = None, keys: Any = None):
         self.store = store
         self.content = content
+        self.keys = keys  # the KeyStore, for projections that need sealed values
         self._known: dict[tuple[str, str], str | None] = {}
         self._su_ids: dict[UUID, str] = {}
         self.handlers: dict[str, Callable[[Any, int, Rows], None]] = {
@@ -109,6 +117,18 @@ class Projection:
             su = self._su_ids[stream_id] = row["su_id"]
         return su
 
+    @handles(A.Account.Erased)
+    def _forget_person(self, ev: Any, pos: int, rows: Rows) -> None:
+        """Every read model forgets an erased person: each row naming them goes."""
+        who = str(ev.originator_id)
+        for spec in self.tables:
+            for column in spec.col_names:
+                if column in PERSON_COLUMNS:
+                    rows.purge(spec.name, column, who, blank=(spec.name, column) in self.keep_blanked)
+        for stream, su in list(self._su_ids.items()):
+            if su == who:
+                del self._su_ids[stream]
+
     def remember(self, rows: Rows, stream_id: UUID, su_id: UUID) -> None:
         rows.put(f"{self.name}_ids", {"id": str(stream_id), "su_id": str(su_id)})
 
@@ -132,8 +152,8 @@ class Rows:
         self.conn: Conn | None = None
         self._staged: dict[tuple[str, Key], Row | None] = {}
         self._inserted: dict[str, int] = {}
-        self._purging: list[tuple[str, str, Any]] = []  # this event's purges, staged like puts
-        self.purges: list[tuple[str, str, Any]] = []  # (table, column, value) to delete at flush
+        self._staged_purges: list[tuple[str, str, Any, bool]] = []
+        self.purges: list[tuple[str, str, Any, bool]] = []
 
     def get(self, table: str, *key: Any) -> Row | None:
         """The row (a copy the handler may change and `put`), or None."""
@@ -170,45 +190,62 @@ class Rows:
     def delete(self, table: str, *key: Any) -> None:
         self._staged[(table, key)] = None
 
+    def purge(self, table: str, column: str, value: Any, blank: bool = False) -> None:
+        """Delete every row whose `column` is `value` (or, with `blank`, set that column to NULL),
+        cached or stored: for erasure, where the rows are not known by key."""
+        self._staged_purges.append((table, column, value, blank))
+
+    def _apply_purge(self, table: str, column: str, value: Any, blank: bool) -> None:
+        cache, dirty = self.cache[table], self.dirty[table]
+        for key, row in cache.items():
+            if row is not None and row[column] == value:
+                if blank:
+                    cache[key] = {**row, column: None}
+                else:
+                    cache[key] = None
+                dirty.add(key)
+        i = self.specs[table].col_names.index(column)
+        pending = self.inserts[table]
+        if blank:
+            pending[:] = [(*r[:i], None, *r[i + 1 :]) if r[i] == value else r for r in pending]
+        else:
+            pending[:] = [r for r in pending if r[i] != value]
+        self.purges.append((table, column, value, blank))
+
     def insert(self, table: str, row: Row) -> None:
         """Append-only rows (a time series): never read back, so never cached."""
         self._inserted.setdefault(table, len(self.inserts[table]))
         self.inserts[table].append(tuple(row[c] for c in self.specs[table].col_names))
 
-    def purge(self, table: str, column: str, value: Any) -> None:
-        """Forget every row of `table` whose `column` is `value` (an erased person), stored or cached."""
-        self._purging.append((table, column, value))
-
     def end_event(self) -> None:
-        for table, column, value in self._purging:
-            cache, dirty = self.cache[table], self.dirty[table]
-            for key, row in cache.items():
-                if row is not None and row[column] == value:
-                    cache[key] = None
-                    dirty.add(key)
-            i = self.specs[table].col_names.index(column)
-            self.inserts[table] = [r for r in self.inserts[table] if r[i] != value]
-            self.purges.append((table, column, value))
-        self._purging.clear()
         if self._staged:
             cache, dirty = self.cache, self.dirty
             for (table, key), row in self._staged.items():
                 cache[table][key] = row
                 dirty[table].add(key)
             self._staged.clear()
+        if self._staged_purges:
+            for purge in self._staged_purges:
+                self._apply_purge(*purge)
+            self._staged_purges.clear()
         self._inserted.clear()
 
     def undo_event(self) -> None:
         """Take back what the current event's handler changed before it failed."""
         self._staged.clear()
-        self._purging.clear()
+        self._staged_purges.clear()
         for table, n in self._inserted.items():
             del self.inserts[table][n:]
         self._inserted.clear()
 
     def flush(self, conn: Conn, tracking_name: str) -> None:
-        for table, column, value in self.purges:
-            conn.execute(f"DELETE FROM {table}{self.suffix} WHERE {column} = ?", (value,))
+        # Purges first: rows written after them in this batch (already purged in the cache) stay.
+        for table, column, value, blank in self.purges:
+            phys = table + self.suffix
+            if blank:
+                conn.execute(f"UPDATE {phys} SET {column} = NULL WHERE {column} = ?", (value,))
+            else:
+                conn.execute(f"DELETE FROM {phys} WHERE {column} = ?", (value,))
         self.purges.clear()
         for name, spec in self.specs.items():
             phys = name + self.suffix
@@ -242,5 +279,5 @@ class Rows:
         self.dead.clear()
         self._staged.clear()
         self._inserted.clear()
-        self._purging.clear()
+        self._staged_purges.clear()
         self.purges.clear()

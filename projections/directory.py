@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
 from core import aggregates as A
-from projections.base import Dead, Projection, Row, Rows, handles, ids_table, iso, sid
+from core.keystore import ERASED_NAME
+from projections.base import Dead, Projection, Row, Rows, dumps, handles, ids_table, iso, sid
 from projections.store import TableSpec
 
 ACCOUNTS = TableSpec(
@@ -46,8 +48,10 @@ SHARED = TableSpec(
 
 class Directory(Projection):
     name = "directory"
-    version = 1
+    version = 2  # 2: forgets erased people
     tables = (ACCOUNTS, LINKS, CONSENT, SHARED, ids_table("directory"))
+    # A worker's caseload still lists a link to an erased person, as "an erased account".
+    keep_blanked = frozenset({("dir_links", "su_id")})
 
     # ------------------------------------------------------------ handlers
 
@@ -59,7 +63,7 @@ class Directory(Projection):
                 "user_id": str(ev.originator_id),
                 "username": ev.username,
                 "username_lc": ev.username.lower(),
-                "display_name": ev.display_name,
+                "display_name": dumps(ev.display_name),  # sealed (or plain in older events)
                 "role": ev.role,
                 "pseudonym": ev.pseudonym,
                 "active": 1,
@@ -68,14 +72,12 @@ class Directory(Projection):
             },
         )
 
-    @handles(A.Account.Deactivated, A.Account.Erased)
+    @handles(A.Account.Deactivated)
     def _deactivated(self, ev: Any, pos: int, rows: Rows) -> None:
         row = rows.get("dir_accounts", str(ev.originator_id))
         if row is None:
             raise Dead("unknown account")
         row["active"] = 0
-        if isinstance(ev, A.Account.Erased):
-            row["erased"] = 1
         rows.put("dir_accounts", row)
 
     @handles(A.CaseloadLink.Linked)
@@ -140,16 +142,18 @@ class Directory(Projection):
 
     def account(self, user_id: UUID | str) -> Row | None:
         found = self.q("SELECT * FROM dir_accounts WHERE user_id = ?", str(user_id))
-        return _account(found[0]) if found else None
+        return self._account(found[0]) if found else None
 
     def account_by_username(self, username: str) -> Row | None:
         found = self.q("SELECT * FROM dir_accounts WHERE username_lc = ?", username.strip().lower())
-        return _account(found[0]) if found else None
+        return self._account(found[0]) if found else None
 
     def accounts(self, role: str | None = None) -> list[Row]:
         if role:
-            return [_account(r) for r in self.q("SELECT * FROM dir_accounts WHERE role = ? ORDER BY username_lc", role)]
-        return [_account(r) for r in self.q("SELECT * FROM dir_accounts ORDER BY username_lc")]
+            found = self.q("SELECT * FROM dir_accounts WHERE role = ? ORDER BY username_lc", role)
+        else:
+            found = self.q("SELECT * FROM dir_accounts ORDER BY username_lc")
+        return [self._account(r) for r in found]
 
     def caseload(self, worker_id: UUID | str, include_inactive: bool = False) -> list[Row]:
         return self._linked_accounts("worker_id", "su_id", worker_id, include_inactive)
@@ -160,11 +164,14 @@ class Directory(Projection):
     def _linked_accounts(self, by: str, other: str, who: UUID | str, include_inactive: bool) -> list[Row]:
         cond = "" if include_inactive else " AND l.active = 1"
         found = self.q(
-            f"SELECT a.*, l.active AS link_active, l.linked_at FROM dir_links l JOIN dir_accounts a ON a.user_id = l.{other} "
-            f"WHERE l.{by} = ?{cond} ORDER BY a.display_name, a.username_lc",
+            f"SELECT a.*, l.active AS link_active, l.linked_at FROM dir_links l LEFT JOIN dir_accounts a ON a.user_id = l.{other} "
+            f"WHERE l.{by} = ?{cond}",
             str(who),
         )
-        return [{**_account(r), "link_active": bool(r["link_active"]), "linked_at": r["linked_at"]} for r in found]
+        people = [
+            {**self._account(r), "link_active": bool(r["link_active"]), "linked_at": r["linked_at"]} for r in found
+        ]
+        return sorted(people, key=lambda p: (p["erased"], p["display_name"].casefold(), p["username"] or ""))
 
     def is_linked(self, worker_id: UUID | str, su_id: UUID | str) -> bool:
         return bool(
@@ -184,15 +191,16 @@ class Directory(Projection):
     def has_consented(self, su_id: UUID | str) -> bool:
         return bool(self.q("SELECT 1 FROM dir_consent WHERE su_id = ? AND research = 1", sid(su_id)))
 
-
-def _account(r: Row) -> Row:
-    return {
-        "user_id": r["user_id"],
-        "username": r["username"],
-        "display_name": r["display_name"],
-        "role": r["role"],
-        "pseudonym": r["pseudonym"],
-        "active": bool(r["active"]),
-        "erased": bool(r["erased"]),
-        "registered_at": r["registered_at"],
-    }
+    def _account(self, r: Row) -> Row:
+        if r["user_id"] is None:  # a caseload link to someone since erased: nothing else is known
+            return {**dict.fromkeys(ACCOUNTS.col_names), "display_name": ERASED_NAME, "active": False, "erased": True}
+        return {
+            "user_id": r["user_id"],
+            "username": r["username"],
+            "display_name": self.keys.name(UUID(r["user_id"]), json.loads(r["display_name"])),
+            "role": r["role"],
+            "pseudonym": r["pseudonym"],
+            "active": bool(r["active"]),
+            "erased": bool(r["erased"]),
+            "registered_at": r["registered_at"],
+        }

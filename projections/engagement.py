@@ -50,7 +50,7 @@ JOURNEY_ACTIONS = tuple(c for c in vars(A.Journey).values() if isinstance(c, typ
 
 class Engagement(Projection):
     name = "engagement"
-    version = 1
+    version = 2  # 2: forgets erased people
     tables = (SUS, DAILY, ids_table("engagement"))
 
     @handles(A.Account.Registered)
@@ -78,13 +78,6 @@ class Engagement(Projection):
                 "trackers_used": "[]",
             },
         )
-
-    @handles(A.Account.Erased)
-    def _erased(self, ev: Any, pos: int, rows: Rows) -> None:
-        row = rows.get("eng_sus", str(ev.originator_id))
-        if row is not None:  # an erased person is out of every research view
-            row["consented"] = 0
-            rows.put("eng_sus", row)
 
     @handles(A.Journey.Began, A.Consent.Opened)
     def _ids(self, ev: Any, pos: int, rows: Rows) -> None:

@@ -6,8 +6,8 @@ so that pages are keyset reads of one index. A visit groups entries: a joint ses
 run of solo actions with no gap over VISIT_GAP. Visits remember the journey versions they
 span, so a replay reads exactly their events from the store.
 
-No free text is kept here (answers and worksheet items stay sealed in the log), and an
-erased person's rows are deleted.
+No free text is kept here (answers and worksheet items stay sealed in the log); an erased
+person's rows go with every projection's (`Projection._forget_person`: each table has su_id).
 """
 
 from __future__ import annotations
@@ -97,12 +97,6 @@ class Journeys(Projection):
     @handles(J.Began)
     def _began(self, ev: Any, pos: int, rows: Rows) -> None:
         self.remember(rows, ev.originator_id, ev.su_id)
-
-    @handles(A.Account.Erased)
-    def _erased(self, ev: Any, pos: int, rows: Rows) -> None:
-        su = str(ev.originator_id)
-        for table in ("jrn_entries", "jrn_visits", "jrn_cursor"):
-            rows.purge(table, "su_id", su)
 
     # ------------------------------------------------------------ visits
 
@@ -233,7 +227,8 @@ class Journeys(Projection):
                 cursor["answered"] = dumps(sorted([*answered, ev.question_id]))
             self._entry(rows, ev, pos, su, visit, "answers", "AnswerSaved", ev.question_id, {"changed": changed})
         elif isinstance(ev, J.ChartPointRecorded):
-            detail = {"values": ev.values, "for_date": ev.for_date}
+            values = self.keys.values(UUID(su), ev.values) if self.keys is not None else ev.values
+            detail = {"values": values or {}, "for_date": ev.for_date}
             self._entry(rows, ev, pos, su, visit, "charts", "ChartPointRecorded", ev.tracker_id, detail)
         elif isinstance(ev, WRITING):
             detail = {"item_id": ev.item_id}

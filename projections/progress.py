@@ -75,7 +75,7 @@ def topic_of(ref: str) -> str:
 
 class Progress(Projection):
     name = "progress"
-    version = 1
+    version = 2  # 2: forgets erased people
     tables = (TOPICS, SECTIONS, VIDEOS, QUESTIONS, WS_ITEMS, ids_table("progress"))
 
     def __init__(self, *args: Any, **kw: Any):

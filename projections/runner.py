@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from core.keystore import KeyStore
 from core.log import EventLog, open_log
 from core.settings import Settings
 from projections.base import Dead, Projection, Rows
@@ -74,8 +75,10 @@ class ProjectionSet:
         self.store = ViewStore(settings)
         self.log: EventLog = open_log(settings)
         wanted = set(names) if names is not None else None
+        self._own_keys = tandem is None
+        self.keys = KeyStore(settings) if tandem is None else tandem.keys
         self.projections: dict[str, Projection] = {
-            c.name: c(self.store, content) for c in ALL if wanted is None or c.name in wanted
+            c.name: c(self.store, content, self.keys) for c in ALL if wanted is None or c.name in wanted
         }
         for name, p in self.projections.items():
             setattr(self, name, p)
@@ -154,6 +157,8 @@ class ProjectionSet:
         self.stop()
         self.store.close()
         self.log.close()
+        if self._own_keys:
+            self.keys.close()
 
     def _spawn(self, target: Any, name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)

@@ -99,7 +99,7 @@ SESSION_KINDS: dict[type, tuple[str, str | None]] = {
 
 class Sessions(Projection):
     name = "sessions"
-    version = 1
+    version = 2  # 2: forgets erased people
     tables = (SESSIONS, PARTICIPANTS, TIMELINE, SUGGESTIONS)
 
     @handles(S.SessionStarted)

@@ -47,7 +47,7 @@ def week_of(for_date: str) -> str:
 
 class Trackers(Projection):
     name = "trackers"
-    version = 1
+    version = 2  # 2: forgets erased people
     tables = (POINTS, WEEKLY, ids_table("trackers"))
 
     @handles(A.Journey.Began)
@@ -58,6 +58,9 @@ class Trackers(Projection):
     def _point(self, ev: Any, pos: int, rows: Rows) -> None:
         self.check("tracker", ev.tracker_id)
         su = self.su_of(rows, ev.originator_id)
+        values = self.keys.values(UUID(su), ev.values)
+        if values is None:
+            return  # the person was erased: nothing of this point is kept
         week = week_of(ev.for_date)
         rows.insert(
             "trk_points",
@@ -67,11 +70,11 @@ class Trackers(Projection):
                 "position": pos,
                 "for_date": ev.for_date,
                 "recorded_at": iso(ev.timestamp),
-                "vals": dumps(ev.values),
+                "vals": dumps(values),
                 "session_id": sid(ev.session_id),
             },
         )
-        for measure, value in sorted(ev.values.items()):
+        for measure, value in sorted(values.items()):
             row = rows.get("trk_weekly", su, ev.tracker_id, week, measure)
             if row is None:
                 row = {

@@ -1,9 +1,14 @@
 """Redis pub/sub between server processes (msgpack), so people on different workers meet.
 
-Redis carries ephemeral frames, presence and a "new commits" doorbell. It is never the
+Redis carries ephemeral frames, presence, a "new commits" doorbell and revoked access
+(realtime/revocation.py). It is never the
 source of truth: durable events reach every process from the store's log (the doorbell
 only wakes the tail early; polling catches up without it). If Redis goes away each
 process keeps serving its own sockets; when it returns we resubscribe and ring the tail.
+
+Every message body is sealed (AES-GCM, a key derived from the deployment secret, the channel
+as associated data) before it reaches Redis, and opened on receipt: drafts and presence are
+personal, and Redis is not trusted with them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from typing import Any
 import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from realtime.revocation import REVOKED, Revocation
+from realtime.sealing import backplane_key, seal, unseal
 
 log = logging.getLogger("tandem.realtime")
 
@@ -35,9 +43,13 @@ class Backplane:
         process_id: str,
         on_message: Callable[[str, str, str, Any], None],
         on_doorbell: Callable[[], None],
+        secret_key: str,
+        on_revoked: Callable[[Revocation], None] = lambda _r: None,
     ):
         self.url, self.process_id = url, process_id
-        self.on_message, self.on_doorbell = on_message, on_doorbell
+        self._aead = backplane_key(secret_key)
+        self.unreadable = 0  # messages dropped because they did not open
+        self.on_message, self.on_doorbell, self.on_revoked = on_message, on_doorbell, on_revoked
         self.channels: set[str] = set()
         self.up = False
         self.outages = 0
@@ -98,7 +110,7 @@ class Backplane:
             try:
                 async with self._pub.pipeline(transaction=False) as pipe:
                     for ch, body in batch:
-                        pipe.publish(ch, body)
+                        pipe.publish(ch, seal(self._aead, ch, body))
                     await pipe.execute()
             except (RedisError, OSError) as exc:
                 log.warning("redis publish failed (%s); dropping %d messages", exc, len(batch))
@@ -130,7 +142,7 @@ class Backplane:
                 covered = []
                 while not self._changes.empty():
                     covered.append(self._changes.get_nowait())  # the snapshot below covers them
-                await pubsub.subscribe(COMMITS, *self.channels)
+                await pubsub.subscribe(COMMITS, REVOKED, *self.channels)
                 for _, _, fut in covered:
                     if not fut.done():
                         fut.set_result(None)
@@ -165,8 +177,17 @@ class Backplane:
                     pass
 
     def _dispatch(self, ch: bytes, data: bytes) -> None:
+        body = unseal(self._aead, ch, data)
+        if body is None:
+            self.unreadable += 1
+            if self.unreadable == 1:  # once: a wrong key or a stranger on the channel would flood the log
+                log.warning("dropped a backplane message that did not open (not sealed with this deployment's key)")
+            return
         try:
-            msg = msgpack.unpackb(data, raw=False)
+            if ch == REVOKED.encode():
+                self.on_revoked(Revocation.unpack(body))  # from any process, this one too
+                return
+            msg = msgpack.unpackb(body, raw=False)
             if ch == COMMITS.encode():
                 if msg.get("o") != self.process_id:
                     self.on_doorbell()

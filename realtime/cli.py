@@ -5,7 +5,7 @@
     tandem start --su sam --username wendy                                 # (worker) start one
 
 It prints every message it receives (one JSON line each); lines typed on stdin are sent
-as frames: `{"type": "scroll", "epoch": 1, "payload": {...}}`, or a bare `nav /sessions/...`.
+as frames: `{"type": "scroll", "epoch": 1, "payload": {...}}`, or a bare `nav recovery/hope` (a topic, optionally with a section slug).
 """
 
 from __future__ import annotations
@@ -59,10 +59,17 @@ async def _run(server: str, session_id: str, token: str, binary: bool) -> int:
             msg = json.loads(line)
             await client.send(msg.pop("type"), msg.pop("payload", {}), **msg)
         elif line.startswith("nav "):
-            await client.ephemeral("nav", {"url": line[4:]}, drive=True)
+            topic, _, slug = line[4:].strip().partition("/")
+            place = {"topic_id": topic, "section_id": f"{topic}/{slug}" if slug else None} if topic else {}
+            await client.ephemeral("nav", place, drive=True)
         else:
             print(
-                json.dumps({"type": "local_error", "payload": {"message": "type a JSON frame or 'nav <url>'"}}),
+                json.dumps(
+                    {
+                        "type": "local_error",
+                        "payload": {"message": "type a JSON frame or 'nav <topic>[/<section slug>]'"},
+                    }
+                ),
                 flush=True,
             )
     await client.close()

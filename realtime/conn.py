@@ -69,18 +69,20 @@ class Conn:
     replaying: bool = True  # until resume from the store is done, live durable frames wait in `held`
     held: list[tuple[int, Frame]] = field(default_factory=list)
     closed: bool = False
+    sealed: bool = False  # access revoked: nothing more is sent to it
     close_code: int | None = None
     queue: asyncio.Queue[Frame | None] = field(default_factory=lambda: asyncio.Queue(SEND_QUEUE))
     limiter: RateLimit = field(default_factory=lambda: RateLimit(rate=30, burst=60))
     on_drop: Callable[[Conn], None] | None = None  # the room forgets the socket at once
     _writer: asyncio.Task[None] | None = None
     _sending: bool = False  # the drain task holds a frame: later ones must queue behind it
+    _closer: asyncio.Task[None] | None = None  # the close under way, once one is
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._drain())
 
     def send(self, frame: Frame | dict[str, Any]) -> bool:
-        if self.closed:
+        if self.closed or self.sealed:
             return False
         if isinstance(frame, dict):
             frame = Frame(frame)
@@ -122,7 +124,14 @@ class Conn:
             self._writer.cancel()
         if self.on_drop is not None:
             self.on_drop(self)
-        asyncio.get_running_loop().create_task(self._close(code, reason))
+        self._closer = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    def revoke(self, code: int, reason: str, last: Frame | dict[str, Any]) -> None:
+        """Access withdrawn: `last` is the last frame this socket gets (what is already
+        queued goes out before it); it closes as soon as that is sent, without lingering."""
+        self.send(last)
+        self.sealed = True
+        self.close_after_flush(code, reason, linger=0)
 
     def close_after_flush(self, code: int, reason: str, linger: float = 0.3) -> None:
         """Close once everything queued has been sent (session ended: the last event and any
@@ -130,7 +139,7 @@ class Conn:
         if self.closed or self.close_code is not None:
             return
         self.close_code = code
-        asyncio.get_running_loop().create_task(self._close_later(code, reason, linger))
+        self._closer = asyncio.get_running_loop().create_task(self._close_later(code, reason, linger))
 
     async def _close_later(self, code: int, reason: str, linger: float) -> None:
         await asyncio.sleep(linger)
@@ -180,6 +189,15 @@ class Conn:
         except (TypeError, ValueError, OverflowError):  # cannot happen for validated input
             log.exception("unencodable frame skipped")
             return None
+
+    async def closing_done(self) -> None:
+        """Wait until a close under way has been sent: the endpoint returning first would
+        end the socket without the close code (and the reason) the client must see."""
+        if self._closer is not None:
+            try:
+                await asyncio.shield(self._closer)
+            except Exception:
+                pass
 
     async def stop(self) -> None:
         self.closed = True

@@ -20,6 +20,7 @@ from core.commands import Actor
 from realtime import protocol as P
 from realtime.conn import CLOSE_RATE, CLOSE_UNLINKED, Conn, RateLimit, Transport
 from realtime.presence import Grace
+from realtime.revocation import Revocation, revocation_of
 from realtime.room import Room
 from realtime.tail import Item, Tail, event_frame
 
@@ -33,6 +34,7 @@ class Limits:
     rate: float = 30.0  # messages per second per socket ...
     burst: float = 60.0  # ... with bursts of this many
     kick_after: int = 600  # refused messages before the socket is closed
+    replay: int = 1000  # durable events replayed per hello; past it the client resumes on a new socket
 
 
 class Hub:
@@ -85,7 +87,14 @@ class Hub:
         if self.redis_url:
             from realtime.backplane import Backplane
 
-            self.backplane = Backplane(self.redis_url, self.process_id, self.on_remote, self._tail.wake)
+            self.backplane = Backplane(
+                self.redis_url,
+                self.process_id,
+                self.on_remote,
+                self._tail.wake,
+                self.tandem.settings.secret_key,
+                on_revoked=self.revoke,
+            )
             await self.backplane.start()
             self.tandem.on_commit(lambda pos, _events: loop.call_soon_threadsafe(self.backplane.ring, pos))
         self._sweeper = loop.create_task(self._sweep())
@@ -156,23 +165,24 @@ class Hub:
         self.delivered = max(self.delivered, position)
 
     def _access_changed(self, ev: Any) -> None:
-        """Re-check access when it is revoked: unlinked, deactivated, logged out, erased."""
-        if isinstance(ev, A.CaseloadLink.Unlinked):
-            for room in list(self.rooms.values()):
-                if A.link_id(UUID(room.worker_id), UUID(room.su_id)) == ev.originator_id:
+        revocation = revocation_of(ev)
+        if revocation is not None:
+            self.revoke(revocation)
+
+    def revoke(self, revocation: Revocation) -> None:
+        """Close the sockets whose access was withdrawn: unlinked, deactivated, logged out,
+        erased (from the tail, or at once from Redis when another process wrote it)."""
+        for room in list(self.rooms.values()):
+            if revocation.link_id is not None:
+                if str(A.link_id(UUID(room.worker_id), UUID(room.su_id))) == revocation.link_id:
                     room.drop_user(room.worker_id, CLOSE_UNLINKED, "no longer linked to this service user")
-        elif isinstance(ev, (A.Account.Deactivated, A.Account.LoggedOutEverywhere, A.Account.Erased)):
-            uid = str(ev.originator_id)
-            for room in list(self.rooms.values()):
-                room.drop_user(uid, CLOSE_REVOKED, "signed out")
+            elif revocation.user_id is not None:
+                room.drop_user(revocation.user_id, CLOSE_REVOKED, "signed out")
 
     def recheck_soon(self, room: Room, conn: Conn) -> None:
         async def recheck() -> None:
-            s = await asyncio.to_thread(self.tandem.session, room.uuid)
-            ok = s is not None and not s.ended and s.member(UUID(conn.user_id))
-            if ok and conn.user_id == room.worker_id:
-                ok = await asyncio.to_thread(self.tandem.is_linked, s.worker_id, s.su_id)
-            if not ok:
+            standing = await asyncio.to_thread(self.tandem.session_access, UUID(conn.user_id), room.uuid)
+            if standing.refusal() is not None:
                 room.drop_user(conn.user_id, CLOSE_UNLINKED, "no longer allowed in this session")
 
         asyncio.get_running_loop().create_task(recheck())
@@ -206,6 +216,8 @@ class Hub:
                 data = await receive()
                 if data is None or conn.closed:
                     break
+                if conn.close_code is not None:
+                    continue  # closing (access revoked, session ended, left): not heard any more
                 if not conn.limiter.allow():
                     if conn.limiter.refused % 50 == 1:
                         conn.send(P.error("rate_limited", P.ERROR_CODES["rate_limited"]))
@@ -213,7 +225,7 @@ class Hub:
                         conn.drop(CLOSE_RATE, "rate limit")
                     continue
                 try:
-                    env = P.parse(data, session_id)
+                    env = P.parse(data, session_id, self.tandem.catalogue)
                 except P.ProtocolError as exc:
                     conn.send(P.error(exc.code, exc.message, exc.field, exc.ref))
                     continue
@@ -222,6 +234,8 @@ class Hub:
             room.detach(conn)
             if conn.close_code is None:
                 await conn.stop()
+            else:
+                await conn.closing_done()
 
     async def _await_hello(
         self, receive: Callable[[], Awaitable[str | bytes | None]], transport: Transport, session_id: str
@@ -265,7 +279,12 @@ class Hub:
             return
         if kind == "eph":
             if data.get("type") == "nav":
-                room.location = {**data.get("payload", {}), "by": data.get("from"), "epoch": data.get("epoch")}
+                try:  # another process (perhaps an older version) checked it; check it the same way here
+                    data = {**data, "payload": P.check_location(data.get("payload") or {}, self.tandem.catalogue)}
+                except P.ProtocolError:
+                    log.warning("dropped a nav from process %s that names no content location", origin)
+                    return
+                room.location = {**data["payload"], "by": data.get("from"), "epoch": data.get("epoch")}
             room.fanout(data)
         elif kind == "presence":
             room.presence.remote[origin] = data

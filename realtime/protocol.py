@@ -12,13 +12,14 @@ Only `type` is always present. See docs/protocol.md for every message.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 import orjson
 
-from core.commands import JOURNEY, SESSION
+from core.commands import JOURNEY, SESSION, Catalogue, Content, knows
 
 SUBPROTOCOL = "tandem.msgpack.v1"
 MAX_FRAME = 64 * 1024  # bytes; larger frames get a `too_large` error (the socket stays open)
@@ -32,7 +33,8 @@ DRIVER_ONLY = {"TopicOpened", "SectionViewed", "VideoPlayed", "VideoPaused", "Vi
 
 # Ephemeral messages: mirrored to the other device(s), never stored. name -> payload schema
 EPHEMERAL: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
-    "nav": {"url": (str, True), "topic_id": (str, False), "section_id": (str, False)},
+    # A content location, never a URL: each client builds the same-origin path itself.
+    "nav": {"topic_id": (str, False), "section_id": (str, False), "anchor": (str, False)},
     "scroll": {"section_id": (str, True), "fraction": ((int, float), True)},
     "video": {  # the driver's player state, stamped by the server on the way through
         "video_id": (str, True),
@@ -54,6 +56,9 @@ CONTROL: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "ping": {"t": ((int, float), False)},
 }
 MAX_DRAFT = 10_000
+LOCATION_KEYS = ("topic_id", "section_id", "anchor")
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")  # one path segment: a topic id or a section slug
+_ANCHOR = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,99}$")  # an element id on the page
 ENVELOPE_KEYS = {"type", "session", "seq", "position", "client_event_id", "epoch", "from", "ts", "payload"}
 
 
@@ -169,8 +174,9 @@ class Frame:
 # ------------------------------------------------------------------ validation
 
 
-def parse(frame: str | bytes, session_id: str) -> Envelope:
-    """Decode and validate one client frame for a connection bound to `session_id`."""
+def parse(frame: str | bytes, session_id: str, catalogue: Catalogue | Content | None = None) -> Envelope:
+    """Decode and validate one client frame for a connection bound to `session_id`;
+    content references in ephemeral messages are checked against `catalogue`."""
     raw = decode(frame)
     ref = {
         k: raw[k]
@@ -178,7 +184,10 @@ def parse(frame: str | bytes, session_id: str) -> Envelope:
         if isinstance(raw.get(k), (int, str)) and not isinstance(raw.get(k), bool)
     }
     try:
-        return _validate(raw, session_id)
+        env = _validate(raw, session_id)
+        if env.type == "nav":
+            env.payload = check_location(env.payload, catalogue)
+        return env
     except ProtocolError as exc:
         exc.ref = ref
         raise
@@ -221,6 +230,34 @@ def _validate(raw: dict[str, Any], session_id: str) -> Envelope:
     if t == "draft" and len(payload["text"]) > MAX_DRAFT:
         raise ProtocolError("invalid_field", "draft too long", "text")
     return Envelope(type=t, session=session_id, seq=seq, client_event_id=cid, epoch=epoch, payload=payload)
+
+
+def check_location(payload: dict[str, Any], catalogue: Catalogue | Content | None) -> dict[str, Any]:
+    """A `nav` payload -> the content location it names (only its known keys). No topic is
+    the session's lobby; a section must belong to its topic; both must exist in the content."""
+    unknown = set(payload) - set(LOCATION_KEYS)
+    if unknown:
+        raise ProtocolError("invalid_field", "unexpected payload field", str(sorted(map(str, unknown))[0])[:40])
+    topic, section, anchor = (payload.get(k) for k in LOCATION_KEYS)
+    for name, value in (("topic_id", topic), ("section_id", section), ("anchor", anchor)):
+        if value is not None and not isinstance(value, str):
+            raise ProtocolError("invalid_field", f"{name} must be a string", name)
+    if topic is not None and not _SEGMENT.match(topic):
+        raise ProtocolError("invalid_field", "topic_id is not a topic id", "topic_id")
+    if section is not None:
+        if topic is None:
+            raise ProtocolError("missing_field", "a section needs its topic_id", "topic_id")
+        owner, _, slug = section.partition("/")
+        if owner != topic or not _SEGMENT.match(slug):
+            raise ProtocolError("invalid_field", "section_id must be topic_id/slug of that topic", "section_id")
+    if anchor is not None and not _ANCHOR.match(anchor):
+        raise ProtocolError("invalid_field", "anchor must be an element id", "anchor")
+    if catalogue is not None:
+        if topic is not None and not knows(catalogue, "topic", topic):
+            raise ProtocolError("invalid_field", "unknown topic", "topic_id")
+        if section is not None and not knows(catalogue, "section", section):
+            raise ProtocolError("invalid_field", "unknown section", "section_id")
+    return {k: v for k, v in (("topic_id", topic), ("section_id", section), ("anchor", anchor)) if v is not None}
 
 
 def _opt_int(raw: dict[str, Any], key: str) -> int | None:

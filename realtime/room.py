@@ -17,7 +17,7 @@ from core import aggregates as A
 from core.commands import Actor, Command
 from core.errors import CommandError
 from realtime import protocol as P
-from realtime.conn import CLOSE_SESSION_ENDED, Conn
+from realtime.conn import CLOSE_SESSION_ENDED, CLOSE_TOO_SLOW, Conn
 from realtime.presence import Presence
 from realtime.tail import Item, read_session
 
@@ -115,28 +115,34 @@ class Room:
             "ts": time.time(),
             "payload": {"you": conn.user_id, "role": conn.role, **self.state()},
         }
-        if last is None or last >= upto:
-            conn.last_position = max(upto, last or 0)
+        conn.send(welcome)
+        if last is None:
+            conn.last_position = upto
             conn.replaying = False
-            conn.send(welcome)
         else:
-            conn.send(welcome)
-            frames = await asyncio.to_thread(read_session, self.hub.tandem, self.id, last, upto, self.hub.reveal)
+            # Always replayed and closed by `resumed`, even when nothing was missed: a client
+            # may wait for it before it re-sends what was not acknowledged.
+            cap = self.hub.limits.replay
+            frames = (
+                await asyncio.to_thread(read_session, self.hub.tandem, self.id, last, upto, self.hub.reveal, cap)
+                if last < upto
+                else []
+            )
             conn.last_position = last
             for position, frame in frames:
                 if position > conn.last_position:
                     conn.last_position = position
                     conn.send(frame)
-            conn.last_position = max(conn.last_position, upto)
-            conn.send(
-                {
-                    "type": "resumed",
-                    "session": self.id,
-                    "position": conn.last_position,
-                    "payload": {"replayed": len(frames)},
-                }
-            )
-            conn.finish_replay()
+            more = len(frames) >= cap  # perhaps more missed than one hello replays
+            if not more:
+                conn.last_position = max(conn.last_position, upto)
+            resumed = {"replayed": len(frames), **({"more": True} if more else {})}
+            conn.send({"type": "resumed", "session": self.id, "position": conn.last_position, "payload": resumed})
+            if more:
+                # The rest on a new socket, from here: as after being too slow.
+                conn.close_after_flush(CLOSE_TOO_SLOW, f"too slow; resume from {conn.last_position}")
+            else:
+                conn.finish_replay()
         if conn.user_id not in self.present and conn.user_id not in self._joining and not self.ended:
             # A real arrival (not a refresh or a second tab): recorded once.
             self._joining.add(conn.user_id)
@@ -302,6 +308,5 @@ class Room:
             if conn.user_id == user_id:
                 self.conns.pop(conn.id, None)
                 self.presence.disconnect(conn.id, conn.user_id)
-                conn.send(P.error("forbidden", reason))
-                conn.close_after_flush(code, reason)
+                conn.revoke(code, reason, P.error("forbidden", reason))
         self.broadcast_presence()

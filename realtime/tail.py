@@ -11,6 +11,7 @@ the tail thread, which reads the log in order, and polls as a fallback.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from uuid import UUID
 from eventsourcing.persistence import ConnectionPoolClosedError
 
 from core import aggregates as A
+from core.keystore import is_sealed
 from realtime.protocol import Frame, to_wire
 
 log = logging.getLogger("tandem.realtime")
@@ -38,7 +40,13 @@ ENVELOPE_ATTRS = {
     "content_version",
     "client_event_id",
 }
-SEALED = {"AnswerSaved": "answer", "WorksheetItemAdded": "text", "WorksheetItemChanged": "text"}
+SEALED = {
+    "AnswerSaved": "answer",
+    "WorksheetItemAdded": "text",
+    "WorksheetItemChanged": "text",
+    "ChartPointRecorded": "values",
+}
+JSON_SEALED = {"ChartPointRecorded"}  # sealed as JSON text
 BATCH = 500
 
 
@@ -63,9 +71,10 @@ def event_frame(position: int, event: Any, session_id: str, reveal: Callable[[st
     name = type(event).__name__
     payload = {k: to_wire(v) for k, v in event.__dict__.items() if k not in ENVELOPE_ATTRS}
     sealed = SEALED.get(name)
-    if sealed and isinstance(payload.get(sealed), dict):
+    if sealed and is_sealed(event.__dict__.get(sealed)):
         # Written during the joint session, on the shared screen: both may read it.
-        payload[sealed] = reveal(session_id, event.__dict__[sealed])
+        text = reveal(session_id, event.__dict__[sealed])
+        payload[sealed] = json.loads(text) if text is not None and name in JSON_SEALED else text
     if hasattr(event, "actor_role"):
         payload["actor_role"] = event.actor_role
     message: dict[str, Any] = {"type": name, "session": session_id, "position": position, "payload": payload}
@@ -155,21 +164,9 @@ class Tail:
 
 
 def read_session(
-    tandem: Any, session_id: str, after: int, upto: int, reveal: Callable[[str, dict], str | None]
+    tandem: Any, session_id: str, after: int, upto: int, reveal: Callable[[str, dict], str | None], limit: int
 ) -> list[tuple[int, Frame]]:
-    """A reconnecting client's catch-up: this session's events in (after, upto], in order."""
-    out: list[tuple[int, Frame]] = []
-    position = after
-    sid = UUID(session_id)
-    while position < upto:
-        rows = tandem.read(position, BATCH)
-        if not rows:
-            break
-        for pos, ev in rows:
-            if pos > upto:
-                return out
-            s = session_of(ev)
-            if s is not None and UUID(s) == sid:
-                out.append((pos, event_frame(pos, ev, session_id, reveal)))
-        position = rows[-1][0]
-    return out
+    """A reconnecting client's catch-up: this session's events in (after, upto], in order,
+    at most `limit`; read through the store's session index, not the whole log."""
+    rows = tandem.session_events(UUID(session_id), after, upto, limit)
+    return [(pos, event_frame(pos, ev, session_id, reveal)) for pos, ev in rows]

@@ -10,43 +10,23 @@ Rules (enforced here for pages and API alike, not only hidden in the UI):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
 from uuid import UUID
 
 from starlette.requests import Request
 
+from core import aggregates as A
+from core.access import Shares
 from core.commands import Actor
+from core.errors import NotInSession
 from web import errors
-
-
-@dataclass(frozen=True)
-class Shares:
-    pairs: frozenset[tuple[str, str]]
-
-    def topic(self, topic_id: str) -> bool:
-        return ("topic", topic_id) in self.pairs
-
-    def answer(self, question_id: str) -> bool:
-        return ("answer", question_id) in self.pairs or self.topic(question_id.split("/", 1)[0])
-
-    def tracker(self, tracker_id: str) -> bool:
-        return ("tracker", tracker_id) in self.pairs
-
-    def worksheet(self, worksheet_id: str) -> bool:
-        return ("worksheet", worksheet_id) in self.pairs
-
-    def allows(self, scope: str, ref: str) -> bool:
-        return {"topic": self.topic, "answer": self.answer, "tracker": self.tracker, "worksheet": self.worksheet}[
-            scope
-        ](ref)
-
 
 EVERYTHING = None  # the SU themself: no filter
 
 
 def shares_of(request: Request, su_id: UUID) -> Shares:
-    views = request.app.state.projections
-    return Shares(frozenset((s["scope"], s["ref"]) for s in views.directory.shared(su_id)))
+    """As stored (the writer judges a worker's writes by the same), not a projection that may lag."""
+    return request.app.state.tandem.shares(su_id)
 
 
 def printable(text: str) -> str:
@@ -79,7 +59,21 @@ def parse_uuid(value: str, field: str = "su_id") -> UUID:
         raise errors.WebError(404, "not_found", "There is no such person.", field) from None
 
 
-async def not_a_member(request: Request, actor: Actor, session_id: object, su_id: UUID | None = None) -> None:
-    """For web/live_routes.py: refuse a joint session the actor is not in — audited, then 404."""
-    await audit(request, actor, su_id, f"session:{session_id}", False, "not a participant of this joint session")
-    raise errors.not_found("session")
+async def joint_session(request: Request, actor: Actor, session_id: str) -> A.JointSession:
+    """The joint session, if `actor` may be in it now (core.access): someone else's meeting
+    is a 404, a worker no longer linked to the SU gets a 403; both are audited. An ended
+    session is returned: each route decides what it still shows."""
+    try:
+        sid = UUID(session_id)
+    except (ValueError, TypeError):
+        raise errors.not_found("session") from None
+    standing = await asyncio.to_thread(request.app.state.tandem.session_access, actor.user_id, sid)
+    refused = standing.refusal(allow_ended=True)
+    if refused is None:
+        assert standing.session is not None
+        return standing.session
+    su_id = standing.session.su_id if standing.session is not None else None
+    await audit(request, actor, su_id, f"session:{session_id}", False, refused.message)
+    if isinstance(refused, NotInSession):
+        raise errors.not_found("session")
+    raise errors.forbidden("You are no longer linked to this person, so this session is closed to you.")

@@ -1,8 +1,10 @@
 """The admin's page: create accounts, link and unlink workers and service users, and
-manage an account (a new password for someone who forgot theirs, deactivation, erasure).
+manage an account (a password reset for someone who forgot theirs, deactivation, erasure).
 
-Admins never read answers: nothing here touches a journey. Erasure destroys the
-person's key, so their answers and worksheet items become unreadable everywhere.
+Admins never read answers: nothing here touches a journey. A password reset never
+gives the admin a usable password, only a single-use set-password link to hand over.
+Erasure destroys the person's key, so their answers and worksheet items become
+unreadable everywhere.
 """
 
 from __future__ import annotations
@@ -82,9 +84,8 @@ async def admin_page(request: Request, actor: Actor) -> Response:
 
 DONE = {
     "1": "Done.",
-    "password": "New password set and their sessions ended. Give it to them in person; they can change it under My account.",
     "deactivated": "Account deactivated: it can no longer log in, and its sessions have ended.",
-    "erased": "Erased: their key is destroyed, so their answers and worksheet items can no longer be read by anyone.",
+    "erased": "Erased: their key is destroyed, so their name, answers, worksheet items and chart values can no longer be read by anyone.",
 }
 
 
@@ -92,15 +93,19 @@ async def _form_action(request: Request, work: Any, done: str = "1") -> Response
     try:
         await work
     except (CommandError, errors.WebError) as e:
-        msg = e.message
-        field = e.field
-        return render(
-            request,
-            "admin.html",
-            {**_admin_ctx(request), "error": f"{field}: {msg}" if field else msg},
-            status_code=422 if not isinstance(e, errors.WebError) else e.status,
-        )
+        return _error_page(request, e)
     return RedirectResponse(f"/admin?done={done}", status_code=303)
+
+
+def _error_page(request: Request, e: CommandError | errors.WebError) -> Response:
+    msg = e.message
+    field = e.field
+    return render(
+        request,
+        "admin.html",
+        {**_admin_ctx(request), "error": f"{field}: {msg}" if field else msg},
+        status_code=422 if not isinstance(e, errors.WebError) else e.status,
+    )
 
 
 def _admin_ctx(request: Request) -> dict[str, Any]:
@@ -136,9 +141,9 @@ async def unlink_form(request: Request, actor: Actor) -> Response:
     return await _form_action(request, _link(request, actor, await form_body(request), unlink=True))
 
 
-async def _manage(request: Request, actor: Actor, action: str, data: dict[str, Any]) -> int:
-    """One account action ("password", "deactivated", "erased"); returns its log position.
-    The admin cannot lock themself out."""
+async def _manage(request: Request, actor: Actor, action: str, data: dict[str, Any]) -> dict[str, Any]:
+    """One account action ("password", "deactivated", "erased"): its log position, and
+    for a password reset the set-password link. The admin cannot lock themself out."""
     user_id = access.parse_uuid(request.path_params["user_id"], "user_id")
     tandem = request.app.state.tandem
     account = tandem.account(user_id)
@@ -147,8 +152,11 @@ async def _manage(request: Request, actor: Actor, action: str, data: dict[str, A
     if action != "password" and user_id == actor.user_id:
         raise errors.WebError(422, "invalid_field", "You cannot do this to your own account.", "user_id")
     text = {k: v if isinstance(v, str) else "" for k, v in data.items()}
+    done: dict[str, Any] = {}
     if action == "password":
-        rec = await asyncio.to_thread(tandem.reset_password, user_id, text.get("password", ""), actor.user_id)
+        token, rec = await asyncio.to_thread(tandem.issue_reset_link, user_id, actor.user_id)
+        done["link"] = f"{str(request.base_url).rstrip('/')}{set_password_path(user_id, token)}"
+        done["username"] = account.username
     elif action == "deactivated":
         rec = await asyncio.to_thread(tandem.deactivate, user_id, actor.user_id)
     else:
@@ -158,17 +166,33 @@ async def _manage(request: Request, actor: Actor, action: str, data: dict[str, A
             )
         rec = await asyncio.to_thread(tandem.erase, user_id, actor.user_id)
     await asyncio.to_thread(request.app.state.projections.wait_for, rec.position, 2.0)
-    return rec.position
+    return {"position": rec.position, **done}
+
+
+def set_password_path(user_id: Any, token: str) -> str:
+    return f"/password/set/{user_id}.{token}"
 
 
 async def _manage_form(request: Request, actor: Actor, action: str) -> Response:
-    return await _form_action(request, _manage(request, actor, action, await form_body(request)), done=action)
+    if action != "password":
+        return await _form_action(request, _manage(request, actor, action, await form_body(request)), done=action)
+    try:
+        done = await _manage(request, actor, action, {})
+    except (CommandError, errors.WebError) as e:
+        return _error_page(request, e)
+    # The link is shown this once (no redirect that would have to carry it) and never stored.
+    ctx = {**_admin_ctx(request), "reset_link": done["link"], "reset_for": done["username"]}
+    page = render(request, "admin.html", ctx)
+    page.headers["Cache-Control"] = "no-store"
+    return page
 
 
 async def _manage_json(request: Request, actor: Actor, action: str) -> Response:
-    body = await json_body(request) if action != "deactivated" else {}
-    position = await _manage(request, actor, action, body)
-    return JSONResponse({"user_id": request.path_params["user_id"], "done": action, "position": position})
+    body = await json_body(request) if action == "erased" else {}
+    done = await _manage(request, actor, action, body)
+    return JSONResponse(
+        {"user_id": request.path_params["user_id"], "done": action, **done}, headers={"Cache-Control": "no-store"}
+    )
 
 
 def _manage_route(action: str, as_json: bool) -> Any:

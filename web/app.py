@@ -20,14 +20,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from core import settings as settings_mod
 from core.service import Tandem
 from core.settings import Settings
-from web import errors, live_routes
+from realtime import revocation
+from web import errors, live_routes, ratelimit
 from web.auth import SessionByScheme
+from web.headers import SecurityHeaders
 from web.limits import BodyLimit
-from web.ratelimit import LoginLimiter
 
 log = logging.getLogger("tandem.web")
 STATIC = Path(__file__).parent / "static"
@@ -75,6 +77,12 @@ def routes() -> list[BaseRoute]:
 GC_YOUNG = 50_000
 
 
+class TandemApp(Starlette):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's own error middleware, so its 500 answers carry the headers too.
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     from content.loader import load as load_content
 
@@ -85,8 +93,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from web import readmodel
 
-        tandem = Tandem(settings, catalogue=content_set.knows)
+        tandem = Tandem(settings, catalogue=content_set)
         app.state.tandem = tandem
+        announcer = revocation.announce(tandem)  # revoked access reaches every process's sockets
         app.state.projections = readmodel.start_projections(tandem, content_set)
         gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
         try:
@@ -95,8 +104,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await live_routes.shutdown(app)  # the live hub stops before the store closes
             readmodel.stop_projections(app.state.projections)
             tandem.close()
+            if announcer is not None:
+                announcer.close()
 
-    app = Starlette(
+    app = TandemApp(
         routes=routes(),
         middleware=[
             Middleware(live_routes.RawSocket),
@@ -108,5 +119,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.content = content_set
-    app.state.login_limiter = LoginLimiter()
+    app.state.login_limiter = ratelimit.for_settings(settings)
     return app

@@ -87,8 +87,10 @@ def _users(args: argparse.Namespace) -> int:
     from core import settings as settings_mod
     from core.aggregates import account_id
     from core.service import Tandem
+    from realtime import revocation
 
     t = Tandem(settings_mod.load())
+    announcer = revocation.announce(t)  # an unlink or sign-out here closes live sockets at once
     try:
         if args.users_cmd == "create":
             uid = t.register(args.username, args.name or args.username, args.role, args.password)
@@ -108,6 +110,8 @@ def _users(args: argparse.Namespace) -> int:
             return _manage(t, args)
     finally:
         t.close()
+        if announcer is not None:
+            announcer.close()
     return 0
 
 
@@ -123,8 +127,12 @@ def _manage(t: Any, args: argparse.Namespace) -> int:
     by = account_id(args.by) if args.by else account.id  # an operator at the console acts as the account itself
     try:
         if args.users_cmd == "reset-password":
-            t.reset_password(account.id, args.password, by)
-            print(f"new password set for {args.username}; their sessions have ended")
+            from web.admin import set_password_path
+
+            token, _ = t.issue_reset_link(account.id, by)
+            print(f"{args.username}'s password is reset and their sessions have ended.")
+            print("Give them this link (it works once, for 24 hours) to choose a new password:")
+            print(f"{args.base_url.rstrip('/')}{set_password_path(account.id, token)}")
         elif args.users_cmd == "deactivate":
             t.deactivate(account.id, by)
             print(f"{args.username} is deactivated")
@@ -187,9 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     lo = usub.add_parser("logout-everywhere", help="end every session of an account (e.g. a lost phone)")
     lo.add_argument("username")
     lo.set_defaults(func=_users)
-    rp = usub.add_parser("reset-password", help="set a new password for someone who forgot theirs (their sessions end)")
+    rp = usub.add_parser(
+        "reset-password", help="print a single-use set-password link for someone who forgot theirs (their sessions end)"
+    )
     rp.add_argument("username")
-    rp.add_argument("--password", required=True)
+    rp.add_argument("--base-url", default="http://127.0.0.1:8000", help="where the server is reached")
     de = usub.add_parser("deactivate", help="stop an account from logging in (its sessions end)")
     de.add_argument("username")
     er = usub.add_parser("erase", help="destroy a service user's key: their free text becomes unreadable everywhere")

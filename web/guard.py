@@ -9,11 +9,11 @@ function so the authorisation-matrix test can compare it with what it expects.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -23,6 +23,9 @@ from web.auth import actor_from
 
 Handler = Callable[[Request, Actor], Awaitable[Response]]
 PublicHandler = Callable[[Request], Awaitable[Response]]
+
+
+MAX_DEPTH = 16  # the deepest API body (an event's payload of values) is 3 levels
 
 
 @dataclass(frozen=True)
@@ -72,14 +75,30 @@ async def json_body(request: Request) -> dict[str, Any]:
     ctype = request.headers.get("content-type", "")
     if not ctype.startswith("application/json"):
         raise errors.WebError(415, "unsupported_media_type", "Send JSON (Content-Type: application/json).")
-    raw = await request.body()
+    raw = await request.body()  # its size is bounded by web.limits.BodyLimit
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise errors.WebError(400, "malformed", "The body is not valid JSON.") from None
+        body = orjson.loads(raw)  # C parser: deep nesting is a decode error, not a RecursionError
+    except orjson.JSONDecodeError as exc:
+        reason = str(exc).split(":", 1)[0]  # e.g. "depth limit exceeded", "unexpected character"
+        raise errors.WebError(400, "malformed", f"The body is not valid JSON ({reason}).") from None
+    if nested_deeper_than(body, MAX_DEPTH):
+        raise errors.WebError(400, "malformed", f"The body nests more than {MAX_DEPTH} levels deep.")
     if not isinstance(body, dict):
         raise errors.WebError(422, "invalid_field", "The body must be a JSON object.")
     return body
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists/objects in a decoded value nest more than `limit` levels (a stack, not recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in item.values() if isinstance(item, dict) else item if isinstance(item, list) else ():
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
 
 
 async def form_body(request: Request) -> dict[str, str]:

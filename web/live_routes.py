@@ -28,16 +28,18 @@ from core.errors import CommandError
 from realtime import protocol as P
 from realtime import tokens
 from realtime.codes import MemoryCodes, RedisCodes
-from realtime.conn import Transport
+from realtime.conn import CLOSE_SESSION_ENDED, CLOSE_UNLINKED, Transport
 from realtime.hub import Hub, Limits
 from realtime.presence import Grace
 from web import errors
-from web.auth import actor_from
+from web.auth import actor_from, signed_in
 from web.guard import form_body, guarded, json_body
 from web.socket_protocol import SEND_NOW
 from web.templating import render
 
 JOIN_ATTEMPTS = 10  # wrong codes per person per 10 minutes
+# core.access refusals -> the close code a refused handshake gets (HTTP 403 before accept)
+HANDSHAKE_REFUSED = {"not_in_session": 4004, "forbidden": CLOSE_UNLINKED, "session_ended": CLOSE_SESSION_ENDED}
 
 
 # ------------------------------------------------------------------ shared state
@@ -78,47 +80,27 @@ def codes_of(app: Any) -> Any:
     return codes
 
 
-def _bearer(conn: Request | WebSocket) -> Actor | None:
+def _bearer_claims(conn: Request | WebSocket) -> dict[str, Any] | None:
     header = conn.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
         return None
-    claims = tokens.check(conn.app.state.settings.secret_key, header[7:].strip())
-    if claims is None:
-        return None
-    uid = UUID(claims["uid"])
-    account = conn.app.state.tandem.account(uid)
-    if account is None or not account.active or account.role != claims["role"]:
-        return None
-    return Actor(user_id=uid, role=claims["role"], device="cli")
+    return tokens.check(conn.app.state.settings.secret_key, header[7:].strip())
+
+
+def _bearer(conn: Request | WebSocket) -> Actor | None:
+    claims = _bearer_claims(conn)
+    who = signed_in(conn.app.state.tandem, claims, tokens.TOKEN_TTL) if claims else None
+    return Actor(user_id=who[0], role=who[1], device="cli") if who else None
 
 
 def _who(conn: Request | WebSocket) -> Actor | None:
     return _bearer(conn) or actor_from(conn)
 
 
-def _session_uuid(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except (ValueError, TypeError):
-        raise errors.not_found("session") from None
-
-
 async def _member_session(request: Request, actor: Actor, session_id: str) -> Any:
     from web import access
 
-    s = await asyncio.to_thread(request.app.state.tandem.session, _session_uuid(session_id))
-    if s is None or not s.member(actor.user_id):
-        # Someone else's meeting: refused, and the attempt is audited like any other access.
-        await access.audit(
-            request,
-            actor,
-            s.su_id if s else None,
-            f"session:{session_id}"[:300],
-            False,
-            "not a participant of this joint session",
-        )
-        raise errors.not_found("session")
-    return s
+    return await access.joint_session(request, actor, session_id)
 
 
 def _wants_json(request: Request) -> bool:
@@ -261,11 +243,24 @@ async def api_token(request: Request) -> Response:
         limiter.failed(username, address)
         raise errors.WebError(401, "unauthenticated", "Wrong username or password.")
     limiter.succeeded(username)
-    token = tokens.issue(request.app.state.settings.secret_key, account.id, account.role)
+    session_id = await asyncio.to_thread(request.app.state.tandem.open_session, account.id)
+    token = tokens.issue(request.app.state.settings.secret_key, account.id, account.role, session_id)
     return JSONResponse({"token": token, "user_id": str(account.id), "role": account.role})
 
 
+async def api_token_logout(request: Request) -> Response:
+    """POST /live/token/logout with the bearer token: that log-in ends, as /logout ends a cookie's."""
+    actor, claims = _bearer(request), _bearer_claims(request)
+    if actor is None or claims is None:
+        raise errors.unauthenticated()
+    await asyncio.to_thread(request.app.state.tandem.close_session, actor.user_id, claims["sid"])
+    return JSONResponse({"ok": True})
+
+
 api_join.policy = guarded(roles={"service_user"}, mutates=True)(lambda r, a: None).policy  # type: ignore[attr-defined]
+api_token_logout.policy = guarded(roles={"service_user", "worker", "researcher", "admin"}, mutates=True)(  # type: ignore[attr-defined]
+    lambda r, a: None
+).policy
 api_token.policy = guarded(roles=None, mutates=True)(lambda r, a: None).policy  # type: ignore[attr-defined]
 
 
@@ -448,13 +443,10 @@ async def ws_session(websocket: WebSocket) -> None:
     except ValueError:
         await websocket.close(code=4004)
         return
-    tandem = websocket.app.state.tandem
-    s = await asyncio.to_thread(tandem.session, session_uuid)
-    if s is None or not s.member(actor.user_id) or s.ended:
-        await websocket.close(code=4004 if s is None or not s.member(actor.user_id) else 4009)
-        return
-    if actor.user_id == s.worker_id and not await asyncio.to_thread(tandem.is_linked, s.worker_id, s.su_id):
-        await websocket.close(code=4010)
+    standing = await asyncio.to_thread(websocket.app.state.tandem.session_access, actor.user_id, session_uuid)
+    refused = standing.refusal()
+    if refused is not None:
+        await websocket.close(code=HANDSHAKE_REFUSED[refused.code])
         return
     binary = P.SUBPROTOCOL in websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=P.SUBPROTOCOL if binary else None)
@@ -494,6 +486,7 @@ routes: list[BaseRoute] = [
     Route("/join", join_submit, methods=["POST"]),
     Route("/live/join", api_join, methods=["POST"]),
     Route("/live/token", api_token, methods=["POST"]),
+    Route("/live/token/logout", api_token_logout, methods=["POST"]),
     Route("/sessions/{session_id}", lobby, methods=["GET"]),
     Route("/sessions/{session_id}/topics/{topic_id}", live_topic, methods=["GET"]),
     Route("/sessions/{session_id}/topics/{topic_id}/{slug}", live_section, methods=["GET"]),

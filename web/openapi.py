@@ -312,11 +312,22 @@ OPS: list[tuple[str, str, str, str, dict[str, Any] | None, int, dict[str, Any], 
     (
         "post",
         "/api/admin/accounts/{user_id}/password",
-        "Set a new password for someone who forgot theirs (their sessions end)",
+        "Reset the password of someone who forgot theirs: their password and sessions stop working, and the"
+        " answer's `link` (single-use, valid 24 h, shown only here) lets them choose a new one",
         "admin",
-        _body({"password": {"type": "string", "minLength": 8, "maxLength": 1024}}, ["password"]),
+        None,
         200,
-        OBJ,
+        {
+            "type": "object",
+            "properties": {
+                "user_id": UUID_STR,
+                "done": STR,
+                "position": {"type": "integer"},
+                "link": {"type": "string", "format": "uri"},
+                "username": STR,
+            },
+            "required": ["user_id", "done", "position", "link"],
+        },
         [_path_param("user_id", UUID_STR)],
     ),
     (

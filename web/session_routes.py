@@ -1,9 +1,11 @@
-"""Log in, log out, log out everywhere, change password (HTML forms and their JSON twins)."""
+"""Log in, log out, log out everywhere, change password (HTML forms and their JSON twins),
+and the set-password link an admin's reset hands out."""
 
 from __future__ import annotations
 
 import asyncio
 from urllib.parse import urlparse
+from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -26,10 +28,10 @@ def _safe_next(target: str | None, role: str) -> str:
     return HOME.get(role, "/")
 
 
-def _guesses(request: Request, username: str) -> tuple[ratelimit.LoginLimiter, str, errors.WebError | None]:
+def _guesses(request: Request, username: str) -> tuple[ratelimit.Limiter, str, errors.WebError | None]:
     """The log-in limiter, the caller's address, and the 429 to give if this account or
     address has guessed wrong too often (log-in and password change share the limit)."""
-    limiter: ratelimit.LoginLimiter = request.app.state.login_limiter
+    limiter: ratelimit.Limiter = request.app.state.login_limiter
     address = request.client.host if request.client else "unknown"
     blocked = limiter.blocked(username, address)
     if not blocked:
@@ -56,7 +58,7 @@ async def _attempt(request: Request, username: str, password: str) -> tuple[Acto
             401, "bad_credentials", "That username and password do not match. Please check and try again."
         )
     limiter.succeeded(username)
-    start_session(request, account.id, account.role)
+    await start_session(request, account.id, account.role)
     return Actor(account.id, account.role), None
 
 
@@ -85,14 +87,14 @@ async def login_form(request: Request, _: Actor | None) -> Response:
 
 @guarded(roles=None, mutates=True)
 async def logout(request: Request, _: Actor | None) -> Response:
-    end_session(request)
+    await end_session(request)
     return RedirectResponse("/login?bye=1", status_code=303)
 
 
 @guarded(roles={"service_user", "worker", "researcher", "admin"}, mutates=True)
 async def logout_everywhere(request: Request, actor: Actor) -> Response:
     await asyncio.to_thread(request.app.state.tandem.log_out_everywhere, actor.user_id)
-    end_session(request)
+    await end_session(request)
     return RedirectResponse("/login?everywhere=1", status_code=303)
 
 
@@ -125,7 +127,7 @@ async def _change_password(request: Request, actor: Actor, current: object, new:
     except CommandError as e:
         raise errors.from_command(e) from None
     limiter.succeeded(username)
-    start_session(request, actor.user_id, actor.role)
+    await start_session(request, actor.user_id, actor.role)
     return rec.position
 
 
@@ -146,13 +148,57 @@ async def change_password_form(request: Request, actor: Actor) -> Response:
     return RedirectResponse("/account?password=changed", status_code=303)
 
 
+def _reset_link(request: Request) -> tuple[UUID, str]:
+    """The account and token a set-password link names (404 for a link that cannot be one)."""
+    user_part, _, token = request.path_params["link"].partition(".")
+    try:
+        return UUID(user_part), token
+    except ValueError:
+        raise errors.not_found("link") from None
+
+
+def _set_password_page(request: Request, status: int, **ctx: object) -> Response:
+    page = render(request, "set_password.html", {"action": request.url.path, **ctx}, status_code=status)
+    page.headers["Referrer-Policy"] = "no-referrer"  # the token is in the path
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
+@guarded(roles=None)
+async def set_password_page(request: Request, _: Actor | None) -> Response:
+    user_id, token = _reset_link(request)
+    valid = await asyncio.to_thread(request.app.state.tandem.reset_link_valid, user_id, token)
+    return _set_password_page(request, 200 if valid else 410, gone=not valid)
+
+
+@guarded(roles=None, mutates=True)
+async def set_password_form(request: Request, _: Actor | None) -> Response:
+    user_id, token = _reset_link(request)
+    form = await form_body(request)
+    new = form.get("new_password", "")
+    if new != form.get("new_password_again", ""):
+        return _set_password_page(request, 422, error="The two new passwords are not the same.")
+    try:
+        await asyncio.to_thread(request.app.state.tandem.set_password_by_link, user_id, token, new)
+    except Forbidden:
+        return _set_password_page(request, 410, gone=True)
+    except CommandError as e:
+        return _set_password_page(request, 422, error=f"The new password {e.message}.")
+    return RedirectResponse("/login?password=set", status_code=303)
+
+
 # ------------------------------------------------------------------ JSON
 
 
 @guarded(roles=None)
 async def api_session(request: Request, actor: Actor | None) -> Response:
-    me = request.app.state.tandem.account(actor.user_id) if actor else None
-    user = {"id": str(me.id), "username": me.username, "display_name": me.display_name, "role": me.role} if me else None
+    tandem = request.app.state.tandem
+    me = tandem.account(actor.user_id) if actor else None
+    user = (
+        {"id": str(me.id), "username": me.username, "display_name": tandem.display_name(me), "role": me.role}
+        if me
+        else None
+    )
     return JSONResponse({"user": user, "csrf": csrf.token(request)})
 
 
@@ -171,14 +217,14 @@ async def api_login(request: Request, _: Actor | None) -> Response:
 
 @guarded(roles=None, mutates=True)
 async def api_logout(request: Request, _: Actor | None) -> Response:
-    end_session(request)
+    await end_session(request)
     return JSONResponse({"ok": True})
 
 
 @guarded(roles={"service_user", "worker", "researcher", "admin"}, mutates=True)
 async def api_logout_everywhere(request: Request, actor: Actor) -> Response:
     rec = await asyncio.to_thread(request.app.state.tandem.log_out_everywhere, actor.user_id)
-    end_session(request)
+    await end_session(request)
     return JSONResponse({"ok": True, "position": rec.position})
 
 
@@ -196,6 +242,8 @@ routes = [
     Route("/logout-everywhere", logout_everywhere, methods=["POST"]),
     Route("/account", account_page, methods=["GET"]),
     Route("/account/password", change_password_form, methods=["POST"]),
+    Route("/password/set/{link}", set_password_page, methods=["GET"]),
+    Route("/password/set/{link}", set_password_form, methods=["POST"]),
     Route("/api/session", api_session, methods=["GET"]),
     Route("/api/login", api_login, methods=["POST"]),
     Route("/api/logout", api_logout, methods=["POST"]),

@@ -35,6 +35,11 @@ UVICORN_OPTIONS: dict[str, Any] = {
 
 class LiveSocketProtocol(WebSocketsSansIOProtocol):
     def send_receive_event_to_app(self) -> None:
+        if self.close_sent:
+            # Past our close frame the parent drops what arrives and must read on until the
+            # peer's reply; pausing here would leave it unread and the close would end in a reset.
+            super().send_receive_event_to_app()
+            return
         paused = self.read_paused
         self.read_paused = True  # the parent pauses reading unless it believes it already has
         super().send_receive_event_to_app()

@@ -42,6 +42,7 @@ def _globals(request: Request) -> dict[str, Any]:
     return {
         "actor": actor,
         "me": me,
+        "me_name": request.app.state.tandem.display_name(me) if me else "",
         "nav": NAV.get(actor.role, []) if actor else [],
         "csrf_token": csrf.token(request) if "session" in request.scope else "",
         "crisis_title": notice.title,

@@ -9,6 +9,7 @@ Decryption uses the SU's key; after erasure the text reads as None.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,13 +41,14 @@ def _events(tandem: Tandem, su_id: UUID, *classes: type) -> list[Any]:
     return tandem.log.stream(A.journey_id(su_id), classes)
 
 
-def _text(tandem: Tandem, su_id: UUID, sealed: dict) -> str:
-    return tandem.reveal(su_id, sealed) or ERASED
+def _texts(tandem: Tandem, su_id: UUID) -> Callable[[dict], str]:
+    open_ = tandem.keys.opener(su_id)  # one read of the key for the whole page
+    return lambda sealed: open_(sealed) or ERASED
 
 
 def reveal_text(tandem: Tandem, su_id: UUID, sealed: dict) -> str:
     """One sealed text in clear, or the erased marker once the person's key is gone."""
-    return _text(tandem, su_id, sealed)
+    return _texts(tandem, su_id)(sealed)
 
 
 def answers(tandem: Tandem, su_id: UUID, question_ids: set[str] | None = None) -> dict[str, Answer]:
@@ -54,12 +56,14 @@ def answers(tandem: Tandem, su_id: UUID, question_ids: set[str] | None = None) -
     for ev in _events(tandem, su_id, A.Journey.AnswerSaved):
         if question_ids is None or ev.question_id in question_ids:
             newest[ev.question_id] = ev
-    return {q: Answer(q, _text(tandem, su_id, ev.answer), ev.timestamp) for q, ev in newest.items()}
+    text = _texts(tandem, su_id)
+    return {q: Answer(q, text(ev.answer), ev.timestamp) for q, ev in newest.items()}
 
 
 def worksheet_items(tandem: Tandem, su_id: UUID, worksheet_ids: set[str] | None = None) -> dict[str, list[Item]]:
     """worksheet id -> its current items, oldest first (each change and removal is its own event)."""
     live: dict[tuple[str, str], Item] = {}
+    text = _texts(tandem, su_id)
     for ev in _events(
         tandem, su_id, A.Journey.WorksheetItemAdded, A.Journey.WorksheetItemChanged, A.Journey.WorksheetItemRemoved
     ):
@@ -67,9 +71,9 @@ def worksheet_items(tandem: Tandem, su_id: UUID, worksheet_ids: set[str] | None 
             continue
         key = (ev.worksheet_id, ev.item_id)
         if isinstance(ev, A.Journey.WorksheetItemAdded):
-            live[key] = Item(ev.worksheet_id, ev.item_id, _text(tandem, su_id, ev.text), ev.timestamp)
+            live[key] = Item(ev.worksheet_id, ev.item_id, text(ev.text), ev.timestamp)
         elif isinstance(ev, A.Journey.WorksheetItemChanged) and key in live:
-            live[key].text = _text(tandem, su_id, ev.text)
+            live[key].text = text(ev.text)
             live[key].changed_at = ev.timestamp
         elif isinstance(ev, A.Journey.WorksheetItemRemoved):
             live.pop(key, None)

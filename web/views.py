@@ -80,7 +80,9 @@ async def section_context(request: Request, viewer: Actor, su_id: UUID, section_
     tandem = request.app.state.tandem
 
     video = content.video(section.video_id) if section.video_id else None
-    video_progress = views.progress.video(su_id, video.id) if video else None
+    # Watching is topic progress: a worker sees it only in a topic the SU shares.
+    progress_visible = own or shares.topic(section.topic_id)
+    video_progress = views.progress.video(su_id, video.id) if video and progress_visible else None
 
     qids = {q.id for q in section.questions}
     if not own:

@@ -191,15 +191,16 @@ def test_version_bump_rebuilds_on_start(
     before = dump(views)
     views.close()
 
-    monkeypatch.setattr(Progress, "version", 2)
+    bumped = Progress.version + 1
+    monkeypatch.setattr(Progress, "version", bumped)
     views = ProjectionSet(store_settings, tandem=tandem)
     assert views.prepare() == ["progress"]
     views.start()
     deadline = time.monotonic() + 30
-    while views.status()["progress"]["version"] != 2 and time.monotonic() < deadline:
+    while views.status()["progress"]["version"] != bumped and time.monotonic() < deadline:
         time.sleep(0.05)
     status = views.status()["progress"]
-    assert status["version"] == 2 and status["state"] == "current" and status["following"] and status["lag"] == 0
+    assert status["version"] == bumped and status["state"] == "current" and status["following"] and status["lag"] == 0
     assert views.wait_for(tandem.head(), 5)
     assert dump(views) == before
     views.close()

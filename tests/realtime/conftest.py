@@ -92,7 +92,7 @@ class Live:
 
     def token(self, who: str) -> str:
         role = "worker" if who in ("wendy", "walt") else "service_user"
-        return tokens.issue(self.settings.secret_key, self.ids[who], role)
+        return tokens.issue(self.settings.secret_key, self.ids[who], role, self.tandem.open_session(self.ids[who]))
 
     def actor(self, who: str) -> Actor:
         role = "worker" if who in ("wendy", "walt") else "service_user"

@@ -160,7 +160,7 @@ async def _two_process_session(tmp_path: Path, pg_url: str, redis_url: str):
 
     t = Tandem(settings)
     sid = str(await asyncio.to_thread(t.start_session, Actor(ids["wendy"], "worker"), ids["sam"]))
-    tok = lambda who, role: tokens.issue("test-secret", ids[who], role)  # noqa: E731
+    tok = lambda who, role: tokens.issue("test-secret", ids[who], role, t.open_session(ids[who]))  # noqa: E731
     su = LiveClient(bases[0], sid, token=tok("sam", "service_user"), device_kind="phone")
     worker = LiveClient(bases[1], sid, token=tok("wendy", "worker"), binary=True)
     await su.connect()
@@ -197,7 +197,7 @@ async def test_two_processes_mirror_through_shared_redis(tmp_path, pg, redis_url
         got = await worker.wait_for(lambda m: m["type"] == "TopicOpened", timeout=5)
         assert got["position"] == ack["position"]
         ack = await worker.durable(
-            "ChartPointRecorded", {"tracker_id": "mood", "values": {"mood": 4}, "for_date": "2026-11-20"}
+            "ChartPointRecorded", {"tracker_id": "mood", "values": {"level": 4}, "for_date": "2026-11-20"}
         )
         await su.wait_for(lambda m: m["type"] == "ChartPointRecorded" and m["position"] == ack["position"], timeout=5)
     finally:
@@ -215,7 +215,9 @@ async def test_redis_outage_loses_nothing_and_mirroring_resumes(tmp_path, pg, ow
         own_redis.stop()
         await asyncio.sleep(0.5)
         # each process keeps serving its own sockets
-        su2 = LiveClient(bases[0], sid, token=tokens.issue("test-secret", ids["wendy"], "worker"))
+        su2 = LiveClient(
+            bases[0], sid, token=tokens.issue("test-secret", ids["wendy"], "worker", t.open_session(ids["wendy"]))
+        )
         await su2.connect()
         await su.ephemeral("scroll", {"section_id": "p-2", "fraction": 0.2}, drive=True)
         await su2.wait_for(lambda m: m["type"] == "scroll" and m["payload"]["section_id"] == "p-2", timeout=5)

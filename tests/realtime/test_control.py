@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from realtime import tokens
 from realtime.client import LiveClient
 from tests.conftest import free_port
 from tests.realtime.conftest import ServerThread, build_app
@@ -109,7 +110,9 @@ async def test_open_suggestions_shown_charts_and_a_control_request_survive_a_ser
     server = ServerThread(app, free_port())
     server.start()
     try:
-        back = LiveClient(f"ws://127.0.0.1:{server.port}", sid, token=live.token("sam"))
+        login = app.state.tandem.open_session(live.ids["sam"])  # the first server's store is closed
+        token = tokens.issue(live.settings.secret_key, live.ids["sam"], "service_user", login)
+        back = LiveClient(f"ws://127.0.0.1:{server.port}", sid, token=token)
         welcome = await back.connect()
         state = welcome["payload"]
         assert state["suggestions"] == [{"suggestion_id": "s-open", "topic_id": "health", "section_id": None}]

@@ -99,7 +99,9 @@ async def test_resume_after_disconnect_gets_missed_events_once(live):
     await su.wait_for(lambda m: m["type"] == "TopicOpened")
     await su.close()
     for day in ("2026-11-01", "2026-11-02", "2026-11-03"):
-        ack = await worker.durable("ChartPointRecorded", {"tracker_id": "mood", "values": {"mood": 6}, "for_date": day})
+        ack = await worker.durable(
+            "ChartPointRecorded", {"tracker_id": "mood", "values": {"level": 6}, "for_date": day}
+        )
         assert ack["type"] == "ack", ack
     await su.connect()  # resume from its last position
     await su.wait_for(lambda m: m["type"] == "resumed")

@@ -1,6 +1,6 @@
 """Replay is time travel over the log: for generated joint sessions driven over real WebSockets,
-the screen `web.usecases.replay.state_at` rebuilds at every position equals what the live
-follower (the worker's device) had been sent up to that position, and the session state
+the screen `web.usecases.replay.state_at` rebuilds at every position equals what a live
+device in the session (the SU's, sent everything) had been sent up to that position, and the session state
 (control, mirroring, charts on the shared screen) equals the JointSession aggregate the live
 room moves on, read back at that version."""
 
@@ -72,7 +72,8 @@ action = st.one_of(
     st.tuples(st.sampled_from(["ChartShown", "ChartHidden"]), st.just({"tracker_id": "sleep"})),
 )
 NAVIGATION = {"TopicOpened", "SectionViewed", "VideoPlayed", "VideoPaused", "VideoSeeked"}
-SU_ONLY = {"MirroringPaused", "MirroringResumed", "ChartShown", "ChartHidden"}
+# The SU's own writing and screen controls come from the SU's device (a worker sees only what is shared).
+SU_ONLY = {"MirroringPaused", "MirroringResumed", "ChartShown", "ChartHidden", "AnswerSaved", "ChartPointRecorded"}
 
 
 def follower_views(welcome: dict[str, Any], messages: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
@@ -131,7 +132,8 @@ async def drive(
     live: Live, actions: list[tuple[str, dict[str, Any]]]
 ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
     sid, su, worker = await live.pair()
-    welcome = next(m for m in worker.history if m["type"] == "welcome")
+    # The SU's device is the observer: it is sent every event of the session, whoever drives.
+    welcome = next(m for m in su.history if m["type"] == "welcome")
     people = {str(live.ids["sam"]): su, str(live.ids["wendy"]): worker}
     last = None
     for type_, payload in actions:
@@ -146,8 +148,8 @@ async def drive(
         assert ack["type"] == "ack", ack
         last = ack["position"]
     if last is not None:
-        await worker.wait_for(lambda m: m.get("position") == last)
-    mark = [m for m in worker.durable_messages() if m["position"] > welcome["position"]]
+        await su.wait_for(lambda m: m.get("position") == last)
+    mark = [m for m in su.durable_messages() if m["position"] > welcome["position"]]
     await su.send("leave", {})
     await worker.send("leave", {})
     await su.close()

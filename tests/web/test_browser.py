@@ -247,7 +247,8 @@ def _check_store(var_dir: Path) -> None:
         answer = one(A.Journey.AnswerSaved, question_id="recovery/what-recovery-means/q1")
         assert t.reveal(sam, answer.answer) == ANSWER  # type: ignore[attr-defined]
         assert ANSWER not in str(answer.answer)  # stored sealed  # type: ignore[attr-defined]
-        one(A.Journey.ChartPointRecorded, tracker_id="mood", values={"level": 7.0}, for_date=date.today().isoformat())
+        point = one(A.Journey.ChartPointRecorded, tracker_id="mood", for_date=date.today().isoformat())
+        assert t.reveal_values(sam, point.values) == {"level": 7.0}  # type: ignore[attr-defined]
         item = one(A.Journey.WorksheetItemAdded, worksheet_id="strengths")
         assert t.reveal(sam, item.text) == STRENGTH  # type: ignore[attr-defined]
     finally:

@@ -281,6 +281,9 @@ def _person(a: dict[str, Any]) -> dict[str, Any]:
 async def caseload(request: Request, actor: Actor) -> Response:
     out = []
     for su in request.app.state.projections.directory.caseload(actor.user_id):
+        if su["erased"]:
+            out.append({"display_name": su["display_name"], "erased": True})
+            continue
         su_id = access.parse_uuid(su["user_id"])
         shares = await access.viewable_su(request, actor, su_id, "caseload:summary")
         assert shares is not None

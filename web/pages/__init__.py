@@ -154,6 +154,9 @@ async def caseload_page(request: Request, actor: Actor) -> Response:
     directory = request.app.state.projections.directory
     people = []
     for su in directory.caseload(actor.user_id):
+        if su["erased"]:
+            people.append({"su": su, "shared": None})
+            continue
         su_id = access.parse_uuid(su["user_id"])
         shares = await access.viewable_su(request, actor, su_id, "caseload:summary")
         assert shares is not None

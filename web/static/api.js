@@ -38,7 +38,9 @@ export async function send(type, payload, clientEventId = "c-" + newId()) {
   const body = {
     type, payload, client_event_id: clientEventId, client_time: new Date().toISOString(),
   };
-  if (window.tandemSessionId) body.session_id = window.tandemSessionId;
+  // On a live page the action belongs to the joint session named by the live bar.
+  const sessionId = document.getElementById("live-bar")?.dataset.sessionId;
+  if (sessionId) body.session_id = sessionId;
   let wait = 500;
   for (let attempt = 0; ; attempt++) {
     try {

@@ -190,9 +190,15 @@ function setupWorksheet(section) {
       const text = li.querySelector(".item-text").textContent;
       const f = document.createElement("form");
       f.className = "stack edit-form";
-      f.innerHTML = `<label for="edit-${itemId}">Edit this item</label><textarea id="edit-${itemId}" rows="2" maxlength="1000" required></textarea>
-        <div class="row"><button type="submit" class="button primary">Save change</button><button type="button" class="button cancel">Cancel</button></div>`;
-      f.querySelector("textarea").value = text;
+      // Built node by node: the item id was chosen by whoever added the item, maybe the other device.
+      const label = Object.assign(document.createElement("label"), { htmlFor: `edit-${itemId}`, textContent: "Edit this item" });
+      const box = Object.assign(document.createElement("textarea"), { id: `edit-${itemId}`, rows: 2, maxLength: 1000, required: true, value: text });
+      const row = Object.assign(document.createElement("div"), { className: "row" });
+      row.append(
+        Object.assign(document.createElement("button"), { type: "submit", className: "button primary", textContent: "Save change" }),
+        Object.assign(document.createElement("button"), { type: "button", className: "button cancel", textContent: "Cancel" }),
+      );
+      f.append(label, box, row);
       li.replaceChildren(f);
       f.querySelector("textarea").focus();
       f.querySelector(".cancel").addEventListener("click", () => refresh(selector));

@@ -27,7 +27,7 @@ from web.usecases import overview as O
 
 SLICE = 500  # events read and decoded at a time
 Progress = Callable[[int], None]
-_SEALED = {"answer", "text"}
+_SEALED = {"answer", "text", "display_name"}  # sealed with the person's key
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def plan(tandem: Any, views: Any, su_id: UUID) -> Plan:
     return Plan(
         su_id,
         account.username,
-        account.display_name,
+        tandem.display_name(account),
         streams,
         sum(v for _, v in streams),
         f"tandem-{account.username}-{stamp}.zip",

@@ -413,6 +413,8 @@ def _step(pos: int, ev: Any, su_id: UUID, tandem: Any) -> R.Step:
     fields = {k: v for k, v in vars(ev).items() if k not in _ENVELOPE}
     if isinstance(ev, A.Journey.AnswerSaved):
         fields["answer"] = texts.reveal_text(tandem, su_id, ev.answer)
+    elif isinstance(ev, A.Journey.ChartPointRecorded):
+        fields["values"] = tandem.keys.values(su_id, ev.values) or {}  # sealed like free text
     elif isinstance(ev, (A.Journey.WorksheetItemAdded, A.Journey.WorksheetItemChanged)):
         fields["text"] = texts.reveal_text(tandem, su_id, ev.text)
     for k, v in fields.items():

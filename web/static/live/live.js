@@ -43,14 +43,29 @@ document.addEventListener("click", (ev) => {
   if (a.getAttribute("href").startsWith(`/sessions/${sid}`)) sessionStorage.setItem(FOLLOW_KEY, "no");
 });
 
+// Where this page is, as a content location: the protocol never carries a URL.
 const here = () => {
   const topic = document.querySelector("#topic")?.dataset.topicId;
   const section = document.querySelector("#section");
-  const p = { url: location.pathname };
+  const p = {};
   if (topic) p.topic_id = topic;
   if (section) { p.topic_id = section.dataset.topicId; p.section_id = section.dataset.sectionId; }
   return p;
 };
+
+// A content location -> this session's own path for it, or null if it names none.
+// Built here from checked segments only, so nothing a peer sends becomes a URL.
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
+function pathFor(loc) {
+  if (!loc || typeof loc !== "object") return null;
+  const { topic_id: topic, section_id: section } = loc;
+  if (topic == null) return section == null ? lobby : null;
+  if (typeof topic !== "string" || !SEGMENT.test(topic)) return null;
+  const base = `/sessions/${encodeURIComponent(sid)}/topics/${encodeURIComponent(topic)}`;
+  if (section == null) return base;
+  const slug = typeof section === "string" && section.startsWith(`${topic}/`) ? section.slice(topic.length + 1) : "";
+  return SEGMENT.test(slug) ? `${base}/${encodeURIComponent(slug)}` : null;
+}
 
 // ---------------------------------------------------------------- rendering the bar
 const who = (uid) => (uid === me ? "You" : uid === workerId ? "Your worker" : "The person you support");
@@ -77,7 +92,7 @@ function render() {
   show("live-take-control", role === "service_user" && !isDriver());
   show("live-pause", role === "service_user" && state.mirroring);
   show("live-resume", role === "service_user" && !state.mirroring);
-  show("live-follow", !isDriver() && (!state.following || (state.location && state.location.url !== location.pathname)));
+  show("live-follow", !isDriver() && (!state.following || (state.location && pathFor(state.location) !== location.pathname)));
   bar.dataset.driver = String(isDriver());
 }
 
@@ -105,14 +120,15 @@ function announce() {
   if (p.topic_id && !p.section_id) socket.durable("TopicOpened", { topic_id: p.topic_id }, { epoch: state.epoch }).catch(() => {});
 }
 
-function goTo(url) {
-  if (url && url !== location.pathname) location.assign(url);
+function goTo(loc) {
+  const path = pathFor(loc);
+  if (path && path !== location.pathname) location.assign(path);
 }
 
 function arrive() {
   state.arrived = true;
   if (isDriver()) announce();
-  else if (state.mirroring && state.following && state.location) goTo(state.location.url);
+  else if (state.mirroring && state.following && state.location) goTo(state.location);
   render();
 }
 
@@ -130,11 +146,11 @@ const handlers = {
   presence(m) { state.participants = m.payload.participants; render(); },
   nav(m) {
     state.location = m.payload;
-    if (!isDriver() && state.mirroring && state.following) goTo(m.payload.url);
+    if (!isDriver() && state.mirroring && state.following) goTo(m.payload);
     render();
   },
   scroll(m) {
-    if (!isDriver() && state.mirroring && state.following && state.location?.url === location.pathname) applyAnchor(m.payload);
+    if (!isDriver() && state.mirroring && state.following && pathFor(state.location) === location.pathname) applyAnchor(m.payload);
   },
   draft(m) {
     const form = document.querySelector(`form.answer[data-question-id="${CSS.escape(m.payload.question_id)}"]`);
@@ -178,7 +194,8 @@ const handlers = {
     accept.onclick = async () => {
       await socket.durable("SuggestionAccepted", { suggestion_id: id });
       if (!isDriver()) await socket.durable("ControlHandedOver", { to_user: suId });
-      location.assign(`/sessions/${sid}/topics/${section || topic}`);
+      const path = pathFor({ topic_id: topic, section_id: section });
+      if (path) location.assign(path);
     };
     dismiss.onclick = () => socket.durable("SuggestionDismissed", { suggestion_id: id });
     li.append(" ", accept, " ", dismiss);
@@ -190,7 +207,7 @@ const handlers = {
   MirroringResumed(m) {
     state.mirroring = true;
     note("resumed", "Mirroring resumed.", m);
-    if (!isDriver() && state.following && state.location && !socket.replaying) goTo(state.location.url);
+    if (!isDriver() && state.following && state.location && !socket.replaying) goTo(state.location);
     render();
   },
   AnswerSaved(m) {
@@ -265,7 +282,7 @@ click("live-follow", () => {
   state.following = true;
   sessionStorage.removeItem(FOLLOW_KEY);
   socket.ephemeral("presence", { visible: document.visibilityState === "visible", following: true });
-  if (state.location) goTo(state.location.url);
+  if (state.location) goTo(state.location);
   render();
 });
 $("live-suggest-form")?.addEventListener("submit", (ev) => {
