@@ -151,7 +151,9 @@ def test_sam_looks_back_at_the_journey(server: tuple[str, Path], chromium_path: 
         assert {"AnswerSaved", "VideoProgressed", "SessionStarted", "ChartPointRecorded"} <= types
         assert any(e["type"] == "AnswerSaved" and "sister" in e["answer"] for e in events)
         report = z.read("report.html").decode()
-        page.set_content(report)
+        opened = SHOTS / f"report-{device}.html"  # opened from disk, as a person would: offline, no server CSP
+        opened.write_text(report, encoding="utf-8")
+        page.goto(opened.as_uri())
         expect(page.get_by_role("heading", name="Your journey in Tandem")).to_be_visible()
         shot(page, "6-export-report")
 
