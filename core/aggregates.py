@@ -283,6 +283,9 @@ class Journey(Aggregate):
         worksheet_id: str
         item_id: str
 
+    class DataExported(Action):
+        """The SU downloaded everything Tandem holds about them."""
+
     class ItemShared(Action):
         """The SU lets their linked worker see a topic's progress, an answer, a chart or a worksheet."""
 

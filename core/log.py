@@ -46,6 +46,18 @@ class EventLog(Application[UUID]):
         stored = self.recorder.select_stream(aggregate_id, [get_topic(cls) for cls in event_classes])
         return [self.mapper.to_domain_event(s) for s in stored]
 
+    def span(self, aggregate_id: UUID, first: int = 1, last: int = 2**62) -> list[tuple[int, Any]]:
+        """One aggregate's events with versions first..last, oldest first, as (position, event)."""
+        to_event = self.mapper.to_domain_event
+        return [(pos, to_event(s)) for pos, s in self.recorder.select_span(aggregate_id, first, last)]
+
+    def at(self, positions: Sequence[int]) -> list[tuple[int, Any]]:
+        """The events at these positions (one indexed query), as (position, event)."""
+        if not positions:
+            return []
+        to_event = self.mapper.to_domain_event
+        return [(pos, to_event(s)) for pos, s in self.recorder.select_at(positions)]
+
     def head(self) -> int:
         return self.recorder.max_notification_id() or 0
 

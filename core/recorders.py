@@ -256,6 +256,26 @@ class SQLiteRecorder(_Sealing, SQLiteApplicationRecorder):
             )
             return [StoredEvent(originator_id, row[0], row[1], row[2]) for row in c.fetchall()]
 
+    def select_span(self, originator_id: UUID, first: int, last: int) -> list[tuple[int, StoredEvent]]:
+        """One aggregate's events with versions first..last and their log positions (the rowid)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT rowid, originator_version, topic, state FROM {self.events_table_name} "
+                "WHERE originator_id = ? AND originator_version BETWEEN ? AND ? ORDER BY originator_version",
+                [originator_id.hex, first, last],
+            )
+            return [(row[0], StoredEvent(originator_id, row[1], row[2], row[3])) for row in c.fetchall()]
+
+    def select_at(self, positions: Sequence[int]) -> list[tuple[int, StoredEvent]]:
+        """The events at these log positions, in position order."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                f"WHERE rowid IN ({', '.join('?' * len(positions))}) ORDER BY rowid",
+                list(positions),
+            )
+            return [(row[0], StoredEvent(UUID(row[1]), row[2], row[3], row[4])) for row in c.fetchall()]
+
     def last_version(self, originator_id: UUID) -> int:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
@@ -515,6 +535,37 @@ class PostgresRecorder(_Sealing, PostgresApplicationRecorder):
             curs.execute(statement, (originator_id, list(topics)))
             rows = curs.fetchall()
         return [StoredEvent(originator_id, r["originator_version"], r["topic"], bytes(r["state"])) for r in rows]
+
+    def select_span(self, originator_id: UUID, first: int, last: int) -> list[tuple[int, StoredEvent]]:
+        """One aggregate's events with versions first..last and their log positions."""
+        statement = SQL(
+            "SELECT notification_id, originator_version, topic, state FROM {schema}.{events} "
+            "WHERE originator_id = %s AND originator_version BETWEEN %s AND %s ORDER BY originator_version"
+        ).format(schema=Identifier(self.datastore.schema), events=Identifier(self.events_table_name))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (originator_id, first, last))
+            rows = curs.fetchall()
+        return [
+            (r["notification_id"], StoredEvent(originator_id, r["originator_version"], r["topic"], bytes(r["state"])))
+            for r in rows
+        ]
+
+    def select_at(self, positions: Sequence[int]) -> list[tuple[int, StoredEvent]]:
+        """The events at these log positions, in position order."""
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{events} "
+            "WHERE notification_id = ANY(%s) ORDER BY notification_id"
+        ).format(schema=Identifier(self.datastore.schema), events=Identifier(self.events_table_name))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (list(positions),))
+            rows = curs.fetchall()
+        return [
+            (
+                r["notification_id"],
+                StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])),
+            )
+            for r in rows
+        ]
 
     def last_version(self, originator_id: UUID) -> int:
         statement = SQL("SELECT MAX(originator_version) AS v FROM {schema}.{events} WHERE originator_id = %s").format(

@@ -11,6 +11,7 @@ writer against the same view the write is built on.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import re
@@ -128,12 +129,17 @@ class Tandem:
     def submit(self, actor: Actor, command: Command) -> Future[Recorded]:
         return self.writer.submit(self._pending(actor, command))
 
-    def _pending(self, actor: Actor, command: Command) -> Pending:
+    def submit_backdated(self, actor: Actor, command: Command, at: datetime) -> Future[Recorded]:
+        """Record with a server time in the past, through the same checks. Only for seeding
+        (web/demo.py) and imports: never reachable from a request, since clients do not set server time."""
+        return self.writer.submit(self._pending(actor, command, at))
+
+    def _pending(self, actor: Actor, command: Command, at: datetime | None = None) -> Pending:
         payload = validate(command, self.catalogue)
         if command.type in JOURNEY:
-            build = self._journey_builder(actor, command, payload)
+            build = self._journey_builder(actor, command, payload, at)
         elif command.type in SESSION:
-            build = self._session_builder(actor, command, payload)
+            build = self._session_builder(actor, command, payload, at)
         else:
             assert command.type in CONSENT
             build = self._consent_builder(actor, command, payload)
@@ -141,7 +147,13 @@ class Tandem:
 
     @staticmethod
     def _action(
-        cls: type[A.Action], stream: UUID, version: int, actor: Actor, command: Command, fields: dict[str, Any]
+        cls: type[A.Action],
+        stream: UUID,
+        version: int,
+        actor: Actor,
+        command: Command,
+        fields: dict[str, Any],
+        at: datetime | None = None,
     ) -> A.Action:
         """The event for one command: its own fields inside the envelope every action carries."""
         envelope: dict[str, Any] = {
@@ -154,9 +166,11 @@ class Tandem:
             "content_version": command.content_version,
             "client_event_id": command.client_event_id,
         }
-        return cls(originator_id=stream, originator_version=version, timestamp=now(), **envelope, **fields)
+        return cls(originator_id=stream, originator_version=version, timestamp=at or now(), **envelope, **fields)
 
-    def _journey_builder(self, actor: Actor, command: Command, payload: dict[str, Any]) -> Build:
+    def _journey_builder(
+        self, actor: Actor, command: Command, payload: dict[str, Any], at: datetime | None = None
+    ) -> Build:
         def build(ctx: WriteContext) -> list[Any]:
             if actor.role not in ("service_user", "worker"):
                 raise Forbidden(f"a {actor.role} cannot record {command.type}", "type")
@@ -183,11 +197,13 @@ class Tandem:
                 value = fields[sealed]
                 fields[sealed] = self.keys.seal(su_id, json.dumps(value) if cls.sealed_as_json else value)
             jid = A.journey_id(su_id)
-            return [self._action(cls, jid, ctx.next_version(jid), actor, command, fields)]
+            return [self._action(cls, jid, ctx.next_version(jid), actor, command, fields, at)]
 
         return build
 
-    def _session_builder(self, actor: Actor, command: Command, payload: dict[str, Any]) -> Build:
+    def _session_builder(
+        self, actor: Actor, command: Command, payload: dict[str, Any], at: datetime | None = None
+    ) -> Build:
         def build(ctx: WriteContext) -> list[Any]:
             if command.session_id is None:
                 raise InvalidField("is required for joint-session actions", "session_id")
@@ -232,7 +248,7 @@ class Tandem:
             if t == "SessionEnded":
                 fields["reason"] = fields["reason"] or "ended by worker"
             cls = getattr(A.JointSession, t)
-            return [self._action(cls, s.id, s.version + 1, actor, command, fields)]
+            return [self._action(cls, s.id, s.version + 1, actor, command, fields, at)]
 
         return build
 
@@ -265,6 +281,18 @@ class Tandem:
         the journey's share events only: a journey holds thousands of other actions)."""
         jid = A.journey_id(su_id)
         return access.shares_from(self.log.stream(jid, access.SHARE_EVENTS) + ctx.built(jid))
+
+    def record_export(self, actor: Actor) -> Recorded:
+        """The SU took a copy of their data: recorded on their journey like any action."""
+        command = Command("DataExported", {}, f"srv-{uuid.uuid4()}")
+
+        def build(ctx: WriteContext) -> list[Any]:
+            if actor.role != "service_user":
+                raise Forbidden("only a service user downloads their own data", "type")
+            jid = A.journey_id(actor.user_id)
+            return [self._action(A.Journey.DataExported, jid, ctx.next_version(jid), actor, command, {})]
+
+        return self.writer.submit(Pending(key=None, build=build)).result(30)
 
     # ------------------------------------------------------------ accounts, links, sessions
 
@@ -441,7 +469,13 @@ class Tandem:
         return access.link_active(self.log.find, worker_id, su_id)
 
     def start_session(
-        self, actor: Actor, su_id: UUID | None = None, *, worker_id: UUID | None = None, same_device: bool = False
+        self,
+        actor: Actor,
+        su_id: UUID | None = None,
+        *,
+        worker_id: UUID | None = None,
+        same_device: bool = False,
+        at: datetime | None = None,
     ) -> UUID:
         """Start a joint session between a worker and a service user they are linked to.
 
@@ -469,7 +503,9 @@ class Tandem:
                 started_by=actor.user_id,
                 device=actor.device,
             )
-            return list(s.collect_events())
+            events = list(s.collect_events())
+            # `at`: seeding only (web/demo.py), as submit_backdated.
+            return [dataclasses.replace(e, timestamp=at) for e in events] if at else events  # type: ignore[type-var]  # the library's events are dataclasses; mypy sees only their protocol
 
         self.writer.submit(Pending(key=None, build=build)).result(30)
         return session_id

@@ -44,6 +44,7 @@ class Settings:
     projection_batch: int = PROJECTION_BATCH
     projection_rebuild_batch: int = PROJECTION_REBUILD_BATCH
     projection_coalesce_s: float = PROJECTION_COALESCE_S
+    demo_history: bool = True  # `serve --demo` also seeds Sam's few weeks of history (TANDEM_DEMO_HISTORY=0: not)
 
     @property
     def backend(self) -> str:
@@ -157,6 +158,7 @@ def load(**overrides: str) -> Settings:
         projection_batch=int(env.get("TANDEM_PROJECTION_BATCH") or PROJECTION_BATCH),
         projection_rebuild_batch=int(env.get("TANDEM_PROJECTION_REBUILD_BATCH") or PROJECTION_REBUILD_BATCH),
         projection_coalesce_s=float(env.get("TANDEM_PROJECTION_COALESCE_S") or PROJECTION_COALESCE_S),
+        demo_history=env.get("TANDEM_DEMO_HISTORY", "1") != "0",
     )
 
 

@@ -23,6 +23,7 @@ from core.settings import Settings
 from projections.base import Dead, Projection, Rows
 from projections.directory import Directory
 from projections.engagement import Engagement
+from projections.journey import Journeys
 from projections.progress import Progress
 from projections.research import Research
 from projections.sessions import Sessions
@@ -31,7 +32,7 @@ from projections.trackers import Trackers
 
 log = logging.getLogger("tandem.projections")
 
-ALL: tuple[type[Projection], ...] = (Directory, Progress, Trackers, Sessions, Engagement, Research)
+ALL: tuple[type[Projection], ...] = (Directory, Progress, Trackers, Sessions, Engagement, Research, Journeys)
 NEW = "__new"  # suffix of the tables (and tracking row) a rebuild writes into
 
 
@@ -54,6 +55,7 @@ class ProjectionSet:
     sessions: Sessions
     engagement: Engagement
     research: Research
+    journey: Journeys
 
     def __init__(
         self,

@@ -53,17 +53,21 @@ health.policy = None  # type: ignore[attr-defined]  # public
 def routes() -> list[BaseRoute]:
     from content import DATA_ROOT
     from web import admin, api, openapi, pages, session_routes
+    from web.api import journey as journey_api
     from web.api import research as research_api
+    from web.pages import journey as journey_pages
     from web.pages import research as research_pages
 
     return [
         Route("/health", health),
         *session_routes.routes,
         *pages.routes,
+        *journey_pages.routes,
         *admin.routes,
         *api.routes,
         *research_pages.routes,
         *research_api.routes,
+        *journey_api.routes,
         Route("/api/openapi.json", openapi.document),
         *live_routes.routes,
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),

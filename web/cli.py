@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.demo:
         t = Tandem(settings)
         try:
-            creds = demo.seed(t)
+            creds = demo.seed(t, history=settings.demo_history)
         finally:
             t.close()
         print("Demo accounts (username / password):")
@@ -52,9 +52,10 @@ def _seed_demo(args: argparse.Namespace) -> int:
     from core.service import Tandem
     from web import demo
 
-    t = Tandem(settings_mod.load())
+    settings = settings_mod.load()
+    t = Tandem(settings)
     try:
-        for username, role, password in demo.seed(t):
+        for username, role, password in demo.seed(t, history=settings.demo_history):
             print(f"{role:<13} {username:<6} / {password}")
     finally:
         t.close()
@@ -211,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         p_.set_defaults(func=_users)
 
     # Packages that bring their own commands.
-    for module in ("content.cli", "projections.cli", "realtime.cli", "core.cli", "web.research_cli"):
+    for module in ("content.cli", "projections.cli", "realtime.cli", "core.cli", "web.research_cli", "web.journey_cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

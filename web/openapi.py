@@ -42,6 +42,13 @@ def _path_param(name: str, schema: dict[str, Any] | None = None) -> dict[str, An
     return {"name": name, "in": "path", "required": True, "schema": schema or STR}
 
 
+JOURNEY_FILTERS = ("kind", "topic", "together", "from", "to", "before", "limit")
+# The SU's own journey, and a linked worker's view of it.
+_JOURNEY_VIEWERS: list[tuple[str, str, list[dict[str, Any]]]] = [
+    ("/api", "service_user", []),
+    ("/api/caseload/{su_id}", "worker", [_path_param("su_id", UUID_STR)]),
+]
+
 # (method, path, summary, roles, body, ok status, ok schema, parameters)
 OPS: list[tuple[str, str, str, str, dict[str, Any] | None, int, dict[str, Any], list[dict[str, Any]]]] = [
     ("get", "/api/session", "Who is logged in, and this session's CSRF token", "anyone", None, 200, OBJ, []),
@@ -180,6 +187,67 @@ OPS: list[tuple[str, str, str, str, dict[str, Any] | None, int, dict[str, Any], 
         OBJ,
         [_path_param("su_id", {"type": "string", "format": "uuid"})],
     ),
+    *[
+        (
+            "get",
+            prefix + "/journey",
+            "The journey timeline, newest first (keyset-paged; a worker sees only what is shared)",
+            role,
+            None,
+            200,
+            OBJ,
+            [*su_param, *[{"name": q, "in": "query", "required": False, "schema": STR} for q in JOURNEY_FILTERS]],
+        )
+        for prefix, role, su_param in _JOURNEY_VIEWERS
+    ],
+    *[
+        (
+            "get",
+            prefix + "/journey/sessions/{ref}",
+            "A session's events and the screen at `position` (replay)",
+            role,
+            None,
+            200,
+            OBJ,
+            [
+                *su_param,
+                _path_param("ref"),
+                {"name": "position", "in": "query", "required": False, "schema": STR},
+                {"name": "events", "in": "query", "required": False, "schema": STR},
+            ],
+        )
+        for prefix, role, su_param in _JOURNEY_VIEWERS
+    ],
+    *[
+        (
+            "get",
+            prefix + "/journey/answers/{question_id}",
+            "Every saved version of an answer (then and now)",
+            role,
+            None,
+            200,
+            OBJ,
+            [*su_param, _path_param("question_id")],
+        )
+        for prefix, role, su_param in _JOURNEY_VIEWERS
+    ],
+    *[
+        (
+            "get",
+            prefix + "/journey/charts",
+            "Each tracker across the journey (zoom week, month or quarter)",
+            role,
+            None,
+            200,
+            OBJ,
+            [
+                *su_param,
+                {"name": "zoom", "in": "query", "required": False, "schema": STR},
+                {"name": "tracker", "in": "query", "required": False, "schema": STR},
+            ],
+        )
+        for prefix, role, su_param in _JOURNEY_VIEWERS
+    ],
     (
         "get",
         "/api/admin/accounts",

@@ -19,6 +19,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 NAV = {
     "service_user": [
         ("/", "My topics"),
+        ("/journey", "My journey"),
         ("/sharing", "Sharing"),
         ("/linked", "My worker"),
         ("/consent", "Research choice"),

@@ -47,6 +47,11 @@ def _texts(tandem: Tandem, su_id: UUID) -> Callable[[Sealed], str]:
     return lambda sealed: open_(sealed) or ERASED
 
 
+def reveal_text(tandem: Tandem, su_id: UUID, sealed: dict[str, str]) -> str:
+    """One sealed text in clear, or the erased marker once the person's key is gone."""
+    return _texts(tandem, su_id)(sealed)
+
+
 def answers(tandem: Tandem, su_id: UUID, question_ids: set[str] | None = None) -> dict[str, Answer]:
     newest: dict[str, Any] = {}
     for ev in _events(tandem, su_id, A.Journey.AnswerSaved):

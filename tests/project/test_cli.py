@@ -28,7 +28,7 @@ def test_seed_then_tail_shows_the_events(tmp_path):
     assert seeded.returncode == 0 and "wendy" in seeded.stdout
     again = tandem("seed-demo", var_dir=tmp_path)  # idempotent
     assert again.returncode == 0
-    tail = tandem("events", "tail", "-n", "100", var_dir=tmp_path).stdout.splitlines()
+    tail = tandem("events", "tail", "-n", "1000", var_dir=tmp_path).stdout.splitlines()  # past the demo history
     assert sum("Account.Registered" in line for line in tail) == 4
     assert sum("CaseloadLink.Linked" in line for line in tail) == 1
 

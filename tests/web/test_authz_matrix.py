@@ -346,6 +346,77 @@ MATRIX: dict[tuple[str, str], Entry] = {
         other=lambda c, r: (f"/api/caseload/{c.id('sue')}", {}),
     ),
     ("GET", "/api/openapi.json"): Entry(ALL, plain("/api/openapi.json")),
+    # My journey (web/pages/journey.py, web/api/journey.py). The worker's answer sample is in
+    # "health", which the ("POST", "/sharing") entry above shares; worksheets are not shared.
+    ("GET", "/journey"): Entry(frozenset({SU}), plain("/journey")),
+    ("GET", "/journey/sessions/{ref}"): Entry(
+        frozenset({SU}),
+        lambda c, r: (f"/journey/sessions/{c.own_session}", {}),
+        other=lambda c, r: (f"/journey/sessions/{c.other_session}", {}),
+    ),
+    ("GET", "/journey/answers/{question_id:path}"): Entry(frozenset({SU}), plain("/journey/answers/recovery/hope/q1")),
+    ("GET", "/journey/worksheets/{worksheet_id}/{item_id}"): Entry(
+        frozenset({SU}), plain("/journey/worksheets/strengths/i-none"), ok=frozenset({404})
+    ),
+    ("GET", "/journey/charts"): Entry(frozenset({SU}), plain("/journey/charts")),
+    ("POST", "/journey/export"): Entry(frozenset({SU}), plain("/journey/export"), mutates=True),
+    ("GET", "/caseload/{su_id}/journey"): Entry(
+        frozenset({WK}),
+        lambda c, r: (f"/caseload/{c.id('sam')}/journey", {}),
+        other=lambda c, r: (f"/caseload/{c.id('sue')}/journey", {}),
+    ),
+    ("GET", "/caseload/{su_id}/journey/sessions/{ref}"): Entry(
+        frozenset({WK}),
+        lambda c, r: (f"/caseload/{c.id('sam')}/journey/sessions/{c.own_session}", {}),
+        other=lambda c, r: (f"/caseload/{c.id('sue')}/journey/sessions/{c.other_session}", {}),
+    ),
+    ("GET", "/caseload/{su_id}/journey/answers/{question_id:path}"): Entry(
+        frozenset({WK}),
+        lambda c, r: (f"/caseload/{c.id('sam')}/journey/answers/health/body-and-mind/q1", {}),
+        other=lambda c, r: (f"/caseload/{c.id('sue')}/journey/answers/health/body-and-mind/q1", {}),
+    ),
+    ("GET", "/caseload/{su_id}/journey/worksheets/{worksheet_id}/{item_id}"): Entry(
+        frozenset({WK}),
+        lambda c, r: (f"/caseload/{c.id('sam')}/journey/worksheets/strengths/i-none", {}),
+        other=lambda c, r: (f"/caseload/{c.id('sue')}/journey/worksheets/strengths/i-none", {}),
+        ok=frozenset({403}),
+    ),
+    ("GET", "/caseload/{su_id}/journey/charts"): Entry(
+        frozenset({WK}),
+        lambda c, r: (f"/caseload/{c.id('sam')}/journey/charts", {}),
+        other=lambda c, r: (f"/caseload/{c.id('sue')}/journey/charts", {}),
+    ),
+    ("GET", "/api/journey"): Entry(frozenset({SU}), plain("/api/journey")),
+    ("GET", "/api/journey/sessions/{ref}"): Entry(
+        frozenset({SU}),
+        lambda c, r: (f"/api/journey/sessions/{c.own_session}", {}),
+        other=lambda c, r: (f"/api/journey/sessions/{c.other_session}", {}),
+    ),
+    ("GET", "/api/journey/answers/{question_id:path}"): Entry(
+        frozenset({SU}), plain("/api/journey/answers/recovery/hope/q1")
+    ),
+    ("GET", "/api/journey/charts"): Entry(frozenset({SU}), plain("/api/journey/charts")),
+    ("POST", "/api/journey/export"): Entry(frozenset({SU}), plain("/api/journey/export"), mutates=True),
+    ("GET", "/api/caseload/{su_id}/journey"): Entry(
+        frozenset({WK}),
+        lambda c, r: (f"/api/caseload/{c.id('sam')}/journey", {}),
+        other=lambda c, r: (f"/api/caseload/{c.id('sue')}/journey", {}),
+    ),
+    ("GET", "/api/caseload/{su_id}/journey/sessions/{ref}"): Entry(
+        frozenset({WK}),
+        lambda c, r: (f"/api/caseload/{c.id('sam')}/journey/sessions/{c.own_session}", {}),
+        other=lambda c, r: (f"/api/caseload/{c.id('sue')}/journey/sessions/{c.other_session}", {}),
+    ),
+    ("GET", "/api/caseload/{su_id}/journey/answers/{question_id:path}"): Entry(
+        frozenset({WK}),
+        lambda c, r: (f"/api/caseload/{c.id('sam')}/journey/answers/health/body-and-mind/q1", {}),
+        other=lambda c, r: (f"/api/caseload/{c.id('sue')}/journey/answers/health/body-and-mind/q1", {}),
+    ),
+    ("GET", "/api/caseload/{su_id}/journey/charts"): Entry(
+        frozenset({WK}),
+        lambda c, r: (f"/api/caseload/{c.id('sam')}/journey/charts", {}),
+        other=lambda c, r: (f"/api/caseload/{c.id('sue')}/journey/charts", {}),
+    ),
     # Joint sessions (web/live_routes.py).
     ("POST", "/sessions"): Entry(
         frozenset({WK}),

@@ -7,6 +7,7 @@ Screenshots of the section page go to var/screenshots/ (not committed).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -36,12 +37,21 @@ STRENGTH = "I am a good listener."
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    # Sam starts with no history here: this test checks what a first visit records.
+    with demo_server(tmp_path, TANDEM_DEMO_HISTORY="0") as running:
+        yield running
+
+
+@contextlib.contextmanager
+def demo_server(tmp_path: Path, **extra_env: str) -> Iterator[tuple[str, Path]]:
+    """`tandem serve --demo` on a free port, with its store in tmp_path."""
     env = {
         **os.environ,
         "TANDEM_VAR_DIR": str(tmp_path),
         "TANDEM_SECRET_KEY": "browser-secret",
         "TANDEM_MASTER_KEY": "22" * 32,
         "PYTHONPATH": str(ROOT),
+        **extra_env,
     }
     env.pop("TANDEM_DATABASE_URL", None)
     port = free_port()

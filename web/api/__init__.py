@@ -16,9 +16,6 @@ from web import access, errors, texts, views
 from web.guard import guarded, json_body
 from web.recording import record
 
-# web/api/ holds newer JSON route modules (web.api.research); this module is their package.
-__path__ = [str(__import__("pathlib").Path(__file__).with_suffix(""))]
-
 SU = {"service_user"}
 WORKER = {"worker"}
 

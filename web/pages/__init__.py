@@ -18,9 +18,6 @@ from web.recording import record
 from web.session_routes import HOME, _safe_next
 from web.templating import render
 
-# web/pages/ holds newer page modules (web.pages.research); this module is their package.
-__path__ = [str(__import__("pathlib").Path(__file__).with_suffix(""))]
-
 SU = {"service_user"}
 WORKER = {"worker"}
 RESEARCHER = {"researcher"}
