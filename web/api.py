@@ -219,7 +219,7 @@ async def sharing_change(request: Request, actor: Actor) -> Response:
         raise errors.WebError(422, "invalid_field", "must be true or false", "shared")
     scope, ref = body.get("scope"), body.get("ref")
     kinds = {"topic": "topic", "answer": "question", "tracker": "tracker", "worksheet": "worksheet"}
-    if scope not in kinds:
+    if not isinstance(scope, str) or scope not in kinds:
         raise errors.WebError(422, "invalid_field", f"must be one of {', '.join(kinds)}", "scope")
     if not isinstance(ref, str):
         raise errors.WebError(422, "invalid_field", "must be an id", "ref")
