@@ -20,6 +20,8 @@ from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from realtime.revocation import REVOKED, Revocation
@@ -141,7 +143,11 @@ class Backplane:
     async def _listen(self) -> None:
         backoff = 0.2
         while True:
-            client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1, health_check_interval=5)
+            # No retries inside redis-py (by default ~2 s of them): this loop retries, and the
+            # first failure must end the first attempt at once (see start()).
+            client = aioredis.Redis.from_url(
+                self.url, socket_connect_timeout=1, health_check_interval=5, retry=Retry(NoBackoff(), 0)
+            )
             self.attempts += 1
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
