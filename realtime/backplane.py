@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import msgpack
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from realtime.revocation import REVOKED, Revocation
@@ -116,10 +118,12 @@ class RedisBackplane:
         self.channels: set[str] = set()
         self.up = False
         self.outages = 0
+        self.attempts = 0  # connections the listener has tried
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(OUTBOX)
         self._changes: asyncio.Queue[tuple[str, str, asyncio.Future[None]]] = asyncio.Queue()
         self._rang = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._first_try = asyncio.Event()  # set once the first connection attempt has ended, either way
 
     async def start(self) -> None:
         self._pub = aioredis.Redis.from_url(
@@ -127,10 +131,13 @@ class RedisBackplane:
         )
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._listen()), loop.create_task(self._publish())]
-        for _ in range(40):  # give Redis up to 2 s, so the first rooms subscribe before their first messages
-            if self.up:
-                break
-            await asyncio.sleep(0.05)
+        # Wait for the first attempt (so the first rooms subscribe before their first
+        # messages), never for Redis to come back: a process started during an outage
+        # serves its own sockets at once and joins the backplane when Redis returns.
+        try:
+            await asyncio.wait_for(self._first_try.wait(), 2.0)
+        except TimeoutError:
+            pass
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -199,7 +206,12 @@ class RedisBackplane:
     async def _listen(self) -> None:
         backoff = 0.2
         while True:
-            client = aioredis.Redis.from_url(self.url, socket_connect_timeout=1, health_check_interval=5)
+            # No retries inside redis-py (by default ~2 s of them): this loop retries, and the
+            # first failure must end the first attempt at once (see start()).
+            client = aioredis.Redis.from_url(
+                self.url, socket_connect_timeout=1, health_check_interval=5, retry=Retry(NoBackoff(), 0)
+            )
+            self.attempts += 1
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 covered = []
@@ -213,6 +225,7 @@ class RedisBackplane:
                     self.up = True
                     log.info("redis backplane up")
                     self.on_doorbell()  # catch up with whatever was committed while we were away
+                self._first_try.set()
                 backoff = 0.2
                 while True:
                     while not self._changes.empty():
@@ -230,6 +243,7 @@ class RedisBackplane:
                     self.outages += 1
                     log.warning("redis backplane down: %s", exc)
                 self.up = False
+                self._first_try.set()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
             finally:

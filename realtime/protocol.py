@@ -11,6 +11,7 @@ Only `type` is always present. See docs/protocol.md for every message.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -176,9 +177,27 @@ def decode(frame: str | bytes) -> dict[str, Any]:
         raise ProtocolError("bad_frame", f"cannot decode frame: {type(exc).__name__}") from None
     except Exception:  # msgpack raises a few odd types on garbage; all mean the same
         raise ProtocolError("bad_frame", "cannot decode frame") from None
+    if isinstance(frame, str) and _LONG_NUMBER.search(frame):
+        _check_integers(frame)
     if not isinstance(obj, dict):
         raise ProtocolError("bad_frame", "a frame must be an object")
     return obj
+
+
+# orjson reads an integer beyond 64 bits as a float; only a text with a run of 19 or more
+# digits can hold one, so only such a frame is read again to look at its integers.
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def _too_wide(literal: str) -> int:
+    value = int(literal)
+    if not -(2**63) <= value < 2**64:
+        raise ProtocolError("bad_frame", "integer beyond 64 bits")
+    return value
+
+
+def _check_integers(text: str) -> None:
+    json.loads(text, parse_int=_too_wide)
 
 
 class Frame:

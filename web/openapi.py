@@ -468,6 +468,54 @@ OPS += [
 
 MUTATING_NOTE = "State-changing calls need the header X-CSRF-Token (from GET /api/session)."
 
+TOKEN = {
+    "type": "object",
+    "required": ["token", "user_id", "role"],
+    "properties": {
+        "token": {"type": "string", "description": "signed; valid 12 hours, and only while its log-in is live"},
+        "user_id": UUID_STR,
+        "role": {"type": "string", "enum": ["service_user", "worker", "researcher", "admin"]},
+    },
+}
+INVITE = {
+    "type": "object",
+    "required": ["session_id", "code", "link", "expires_in_min"],
+    "properties": {"session_id": UUID_STR, "code": STR, "link": STR, "expires_in_min": {"type": "integer"}},
+}
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+# Set-up for native live clients (docs/protocol.md, "Set-up"): bearer token, no cookie, no CSRF.
+# (method, path, summary, body, ok status, ok schema, security)
+LIVE_OPS: list[tuple[str, str, str, dict[str, Any] | None, int, dict[str, Any], list[dict[str, list[str]]]]] = [
+    (
+        "post",
+        "/live/token",
+        "Log in for a native client: a bearer token for one new log-in (rate-limited like /api/login)",
+        _body({"username": STR, "password": STR}, ["username", "password"]),
+        200,
+        TOKEN,
+        [],
+    ),
+    ("post", "/live/token/logout", "End the token's log-in (the token stops working)", None, 200, OBJ, BEARER),
+    (
+        "post",
+        "/sessions",
+        "The worker starts a joint session with a linked service user; returns the join code",
+        _body({"su_id": UUID_STR, "same_device": BOOL}, ["su_id"]),
+        201,
+        INVITE,
+        BEARER,
+    ),
+    (
+        "post",
+        "/live/join",
+        "The service user redeems the join code (10 wrong codes per 10 minutes)",
+        _body({"code": STR}, ["code"]),
+        200,
+        {"type": "object", "required": ["session_id"], "properties": {"session_id": UUID_STR}},
+        BEARER,
+    ),
+]
+
 
 def build() -> dict[str, Any]:
     paths: dict[str, Any] = {}
@@ -494,6 +542,16 @@ def build() -> dict[str, Any]:
         if body:
             op["requestBody"] = body
         paths.setdefault(path, {})[method] = op
+    for method, path, summary, body, ok, schema, security in LIVE_OPS:
+        responses = {str(ok): {"description": "OK", "content": {"application/json": {"schema": schema}}}}
+        paths.setdefault(path, {})[method] = {
+            "summary": summary,
+            "description": "For native live clients (send Accept: application/json); see docs/protocol.md.",
+            "operationId": f"{method}_{path.strip('/').replace('/', '_')}",
+            "security": security,
+            "responses": responses | {str(c): ERR for c in (400, 401, 403, 404, 409, 415, 422, 429)},
+            **({"requestBody": body} if body else {}),
+        }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -507,6 +565,7 @@ def build() -> dict[str, Any]:
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": "tandem_session"},
                 "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+                "bearer": {"type": "http", "scheme": "bearer", "description": "a token from POST /live/token"},
             },
             "schemas": {
                 "Error": {
