@@ -267,6 +267,12 @@ api_token.policy = guarded(roles=None, mutates=True)(lambda r, a: None).policy  
 # ------------------------------------------------------------------ live pages
 
 
+def _first_name(request: Request, user_id: UUID) -> str:
+    tandem = request.app.state.tandem
+    account = tandem.account(user_id)
+    return tandem.display_name(account).split(" ")[0] if account else ""
+
+
 def _live_ctx(request: Request, actor: Actor, s: Any) -> dict[str, Any]:
     return {
         "live": {
@@ -276,10 +282,13 @@ def _live_ctx(request: Request, actor: Actor, s: Any) -> dict[str, Any]:
             "role": actor.role,
             "worker_id": str(s.worker_id),
             "su_id": str(s.su_id),
+            "worker_name": _first_name(request, s.worker_id),
+            "su_name": _first_name(request, s.su_id),
             "same_device": s.same_device,
         },
         "live_topics": request.app.state.content.topics,
         "live_trackers": request.app.state.content.trackers,
+        "live_worksheets": request.app.state.content.worksheets,
     }
 
 
