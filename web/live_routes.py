@@ -292,11 +292,17 @@ def _live_ctx(request: Request, actor: Actor, s: Any) -> dict[str, Any]:
     }
 
 
+def _after_end(actor: Actor, s: Any) -> Response:
+    """Once a session has ended each person goes home (the worker to this person's page) to its summary."""
+    home = f"/caseload/{s.su_id}" if actor.role == "worker" else "/"
+    return RedirectResponse(f"{home}?ended={s.id}", status_code=303)
+
+
 @guarded(roles={"worker", "service_user"})
 async def lobby(request: Request, actor: Actor) -> Response:
     s = await _member_session(request, actor, request.path_params["session_id"])
     if s.ended:
-        return render(request, "live/ended.html", {"session_id": str(s.id)})
+        return _after_end(actor, s)
     ctx = _live_ctx(request, actor, s)
     ctx["topics"] = request.app.state.content.topics
     return render(request, "live/lobby.html", ctx)
@@ -308,7 +314,7 @@ async def live_topic(request: Request, actor: Actor) -> Response:
 
     s = await _member_session(request, actor, request.path_params["session_id"])
     if s.ended:
-        return render(request, "live/ended.html", {"session_id": str(s.id)})
+        return _after_end(actor, s)
     topic_id = request.path_params["topic_id"]
     try:
         ctx = await views.topic_context(request, actor, s.su_id, topic_id)
@@ -334,7 +340,7 @@ async def live_section(request: Request, actor: Actor) -> Response:
 
     s = await _member_session(request, actor, request.path_params["session_id"])
     if s.ended:
-        return render(request, "live/ended.html", {"session_id": str(s.id)})
+        return _after_end(actor, s)
     section_id = f"{request.path_params['topic_id']}/{request.path_params['slug']}"
     ctx = await views.section_context(request, actor, s.su_id, section_id)
     if actor.role == "worker":
@@ -403,7 +409,7 @@ async def end(request: Request, actor: Actor) -> Response:
         await _record(request, actor, s, "SessionEnded", {"reason": "ended by worker"})
     if _wants_json(request):
         return JSONResponse({"ended": True})
-    return RedirectResponse("/caseload", status_code=303)
+    return _after_end(actor, s)
 
 
 # ------------------------------------------------------------------ the WebSocket

@@ -3,8 +3,11 @@
 
 const BLOCKS = "main [id^='p-'], main form.answer[id], main section[id], main h1, main .video, main article > h2[id]";
 
+// The session's own furniture (bar, log, shown charts, notices) is never a content position.
+const OURS = "#live-bar, .live-log, #live-charts, #live-notices";
+
 function blocks() {
-  return [...document.querySelectorAll("main [id]")].filter((el) => el.offsetParent !== null && el.id !== "main" && !el.closest("#live-bar"));
+  return [...document.querySelectorAll("main [id]")].filter((el) => el.offsetParent !== null && el.id !== "main" && !el.closest(OURS));
 }
 
 // How much of the top of the screen the pinned session bar covers (0 where it is not pinned).
@@ -20,7 +23,7 @@ export function currentAnchor() {
   const top = window.scrollY + pinnedHeight() + 8;
   let best = null;
   for (const el of document.querySelectorAll(BLOCKS)) {
-    if (!el.id || el.closest("#live-bar")) continue;
+    if (!el.id || el.closest(OURS)) continue;
     const r = el.getBoundingClientRect();
     const y = r.top + window.scrollY;
     if (y <= top && y + r.height > top) best = { el, y, h: r.height };
