@@ -199,6 +199,11 @@ def _session_summary(request: Request, session: A.JointSession) -> dict[str, Any
             videos.setdefault(ev.video_id, content.video(ev.video_id).title)
         elif isinstance(ev, A.Journey.AnswerSaved):
             answers += 1
+            section_id = ev.question_id.rsplit("/", 1)[0]  # an answer is also a section looked at
+            if content.knows("section", section_id):
+                sec = content.section(section_id)
+                topics.setdefault(sec.topic_id, content.topic(sec.topic_id).title)
+                sections.setdefault(sec.id, sec.title)
         elif isinstance(ev, A.Journey.ChartPointRecorded) and content.knows("tracker", ev.tracker_id):
             title = content.tracker(ev.tracker_id).title
             charts_[title] = charts_.get(title, 0) + 1
@@ -210,7 +215,7 @@ def _session_summary(request: Request, session: A.JointSession) -> dict[str, Any
         "videos": list(videos.values()),
         "answers": answers,
         "charts": charts_,
-        "items": items,
+        "worksheet_items": items,
     }
 
 

@@ -7,6 +7,7 @@ screenshot of both screens at every step, under tmp_path/meeting and /work/shots
 from __future__ import annotations
 
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,13 @@ async def test_worker_desktop_and_su_phone_see_the_same_meeting(live, chromium_p
             await su.click("form:has(input[name=scope][value=topic]):has(input[name=ref][value=recovery]) button")
             await su.wait_for_url("**/sharing?saved=1")
             code, sid = await start_session(worker, base)
+            # The code on the invite page is large enough to read out across a table.
+            size = await worker.eval_on_selector("#join-code", "el => parseFloat(getComputedStyle(el).fontSize)")
+            assert size >= 36, size
+            # The SU finds "Join" from their home page.
+            await su.goto(f"{base}/")
+            assert await su.locator("#home-join[href='/join']").is_visible()
+            assert await su.locator("nav[aria-label=Main] a[href='/join']").count() == 1
             await join_session(su, worker, base, code, sid)
 
             await su.goto(f"{base}/sessions/{sid}/topics/{SECTION}")
@@ -107,6 +115,8 @@ async def test_worker_desktop_and_su_phone_see_the_same_meeting(live, chromium_p
             )
             await wait_until(lambda: fully_visible(worker, "#answer-2"))
             await shots.take("su-typing")
+            await su.click("#q-2 button[type=submit]")
+            await su.wait_for_selector("#status-2:has-text('Saved')")
 
             # The SU scrolls to the end of the page; the worker suggests a topic.
             await su.evaluate("window.scrollTo({top: document.body.scrollHeight, behavior: 'instant'})")
@@ -156,6 +166,38 @@ async def test_worker_desktop_and_su_phone_see_the_same_meeting(live, chromium_p
             await su.eval_on_selector("#q-3", "el => el.scrollIntoView({block: 'start', behavior: 'instant'})")
             await wait_until(lambda: unobstructed(worker, "#q-3 .question-text"))
             await shots.take("chart-shown-then-scrolled")
+
+            # A past day chosen: the save button says which day it saves.
+            await su.goto(f"{base}/sessions/{sid}/topics/health/sleep")
+            await worker.wait_for_url(f"**/sessions/{sid}/topics/health/sleep")
+            save = "form.tracker-entry[data-tracker-id=sleep] button[type=submit]"
+            assert (await su.text_content(save)).strip() == "Save today's sleep"
+            past = (date.today() - timedelta(days=3)).isoformat()
+            await su.fill("#date-sleep", past)
+            label = (await su.text_content(save)).strip()
+            assert label.startswith("Save sleep for ") and "today" not in label, label
+
+            # The SU's network drops: their own line no longer says they are online.
+            await su.wait_for_selector("#live-conn[data-state=live]")
+            await sctx.set_offline(True)
+            await su.evaluate("window.tandemLive.socket.ws.close()")
+            await su.wait_for_selector("#live-people li[data-state=offline]:has-text('You')")
+            assert await su.locator("#live-people li[data-state=online]:has-text('You')").count() == 0
+            await shots.take("su-network-dropped")
+            await sctx.set_offline(False)
+            await su.wait_for_selector("#live-conn[data-state=live]", timeout=30_000)
+
+            # The worker ends the session: each lands on a summary of what it covered.
+            await worker.wait_for_selector("#live-conn[data-state=live]")
+            await worker.click("#live-end")
+            await worker.wait_for_url(f"**/caseload/{live.ids['sam']}?ended={sid}")
+            await su.wait_for_url(f"**/?ended={sid}")
+            for page in (worker, su):
+                summary = await page.text_content("#session-summary")
+                assert "Recovery" in summary and "What recovery means" in summary, summary
+                saved = await page.text_content("#session-summary dt:has-text('Saved') + dd")
+                assert saved.strip() == "1 answer", saved
+            await shots.take("session-ended")
         finally:
             await browser.close()
             LEAD_SHOTS.mkdir(parents=True, exist_ok=True)
