@@ -110,7 +110,7 @@ function setupAnswer(form) {
       form.dataset.savedText = box.value;
       localStorage.removeItem(draftKey(qid));
       pendingId = null;
-      say(status, `Saved ${timeNow()}.`);
+      say(status, `Saved at ${timeNow()}.`);
       form.dispatchEvent(new CustomEvent("tandem:saved", { bubbles: true, detail: { question_id: qid } }));
     } catch (e) {
       say(status, `Not saved: ${describe(e)} Your draft is still kept on this device.`);
@@ -166,7 +166,7 @@ function setupTracker(form) {
       await send("ChartPointRecorded", { tracker_id: tid, values, for_date: date.value });
       const fresh = await refresh(`section.tracker[data-tracker-id="${tid}"]`);
       const st = fresh?.querySelector(".tracker-entry .status");
-      say(st || status, `Saved ${timeNow()}. It is on your chart below.`);
+      say(st || status, `Saved at ${timeNow()}. It is on your chart below.`);
       st?.focus?.();
     } catch (e) {
       say(status, `Not saved: ${describe(e)}`);
