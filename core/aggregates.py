@@ -173,6 +173,14 @@ class Account(Aggregate):
         def apply(self, account: Account) -> None:
             account.active = False
 
+    class Reactivated(Aggregate.Event):
+        """An admin let a deactivated account log in again (never an erased one)."""
+
+        by: UUID
+
+        def apply(self, account: Account) -> None:
+            account.active = True
+
     class Erased(Aggregate.Event):
         """The person's key was destroyed: their name, text and values are unreadable everywhere."""
 

@@ -440,6 +440,11 @@ class Tandem:
             raise InvalidField("is not a worker", "worker_id")
         if su is None or su.role != "service_user":
             raise InvalidField("is not a service user", "su_id")
+        # A deactivated account can take on no new link (reactivate it first).
+        if not worker.active:
+            raise InvalidField("this worker's account is deactivated", "worker_id")
+        if not su.active:
+            raise InvalidField("this service user's account is deactivated", "su_id")
 
         def build(ctx: WriteContext) -> list[Any]:
             existing = ctx.edit(A.link_id(worker_id, su_id))
@@ -573,6 +578,14 @@ class Tandem:
 
     def deactivate(self, user_id: UUID, by: UUID) -> Recorded:
         return self._account_event(user_id, A.Account.Deactivated, by=by)
+
+    def reactivate(self, user_id: UUID, by: UUID) -> Recorded:
+        account = self.account(user_id)
+        if account is not None and account.erased:
+            raise InvalidField("an erased account cannot be reactivated", "user_id")
+        if account is not None and account.active:
+            raise Conflict("this account is already active", "user_id")
+        return self._account_event(user_id, A.Account.Reactivated, by=by)
 
     def _account_event(self, user_id: UUID, event: type, **fields: Any) -> Recorded:
         def build(ctx: WriteContext) -> list[Any]:

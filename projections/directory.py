@@ -80,6 +80,14 @@ class Directory(Projection):
         row["active"] = 0
         rows.put("dir_accounts", row)
 
+    @handles(A.Account.Reactivated)
+    def _reactivated(self, ev: Any, pos: int, rows: Rows) -> None:
+        row = rows.get("dir_accounts", str(ev.originator_id))
+        if row is None:
+            raise Dead("unknown account")
+        row["active"] = 1
+        rows.put("dir_accounts", row)
+
     @handles(A.CaseloadLink.Linked)
     def _linked(self, ev: Any, pos: int, rows: Rows) -> None:
         rows.put(

@@ -25,6 +25,11 @@ from web.templating import render
 ADMIN = {"admin"}
 
 
+def _linkable(d: Any, role: str) -> list[dict[str, Any]]:
+    """Accounts the "Link" form offers: active ones only (core refuses the others too)."""
+    return [a for a in d.accounts(role=role) if a["active"]]
+
+
 def _directory(request: Request) -> Any:
     return request.app.state.projections.directory
 
@@ -76,8 +81,8 @@ async def admin_page(request: Request, actor: Actor) -> Response:
             "accounts": accounts,
             "links": links,
             "roles": ROLES,
-            "workers": d.accounts(role="worker"),
-            "sus": d.accounts(role="service_user"),
+            "workers": _linkable(d, "worker"),
+            "sus": _linkable(d, "service_user"),
             "me_id": str(actor.user_id),
             "message": DONE.get(request.query_params.get("done", ""), ""),
         },
@@ -87,6 +92,7 @@ async def admin_page(request: Request, actor: Actor) -> Response:
 DONE = {
     "1": "Done.",
     "deactivated": "Account deactivated: it can no longer log in, and its sessions have ended.",
+    "reactivated": "Account reactivated: it can log in again.",
     "erased": "Erased: their key is destroyed, so their name, answers, worksheet items and chart values can no longer be read by anyone.",
 }
 
@@ -117,8 +123,8 @@ def _admin_ctx(request: Request) -> dict[str, Any]:
         "accounts": d.accounts(),
         "links": [(w, su) for w in d.accounts(role="worker") for su in d.caseload(w["user_id"])],
         "roles": ROLES,
-        "workers": d.accounts(role="worker"),
-        "sus": d.accounts(role="service_user"),
+        "workers": _linkable(d, "worker"),
+        "sus": _linkable(d, "service_user"),
     }
 
 
@@ -161,6 +167,8 @@ async def _manage(request: Request, actor: Actor, action: str, data: dict[str, A
         done["username"] = account.username
     elif action == "deactivated":
         rec = await asyncio.to_thread(tandem.deactivate, user_id, actor.user_id)
+    elif action == "reactivated":
+        rec = await asyncio.to_thread(tandem.reactivate, user_id, actor.user_id)
     else:
         if text.get("confirm", "").strip().lower() != account.username.lower():
             raise errors.WebError(
@@ -241,6 +249,7 @@ routes = [
     Route("/admin/unlink", unlink_form, methods=["POST"]),
     Route("/admin/accounts/{user_id}/password", _manage_route("password", as_json=False), methods=["POST"]),
     Route("/admin/accounts/{user_id}/deactivate", _manage_route("deactivated", as_json=False), methods=["POST"]),
+    Route("/admin/accounts/{user_id}/reactivate", _manage_route("reactivated", as_json=False), methods=["POST"]),
     Route("/admin/accounts/{user_id}/erase", _manage_route("erased", as_json=False), methods=["POST"]),
     Route("/api/admin/accounts", api_accounts, methods=["GET"]),
     Route("/api/admin/accounts", api_create_account, methods=["POST"]),
@@ -248,5 +257,6 @@ routes = [
     Route("/api/admin/unlink", api_unlink, methods=["POST"]),
     Route("/api/admin/accounts/{user_id}/password", _manage_route("password", as_json=True), methods=["POST"]),
     Route("/api/admin/accounts/{user_id}/deactivate", _manage_route("deactivated", as_json=True), methods=["POST"]),
+    Route("/api/admin/accounts/{user_id}/reactivate", _manage_route("reactivated", as_json=True), methods=["POST"]),
     Route("/api/admin/accounts/{user_id}/erase", _manage_route("erased", as_json=True), methods=["POST"]),
 ]

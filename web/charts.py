@@ -52,6 +52,11 @@ def value_words(measure: Measure, v: float) -> str:
     return f"{text} ({word})" if word else text
 
 
+def measure_name(measure: Measure) -> str:
+    unit = f" ({measure.unit})" if measure.unit and measure.unit != "points" else ""
+    return f"{measure.label}{unit}"
+
+
 def svg(tracker: Tracker, measure: Measure, week: Week, element_id: str) -> str:
     lo, hi = measure.min, measure.max
     span = (hi - lo) or 1
@@ -71,6 +76,8 @@ def svg(tracker: Tracker, measure: Measure, week: Week, element_id: str) -> str:
         f'aria-labelledby="{element_id}-t {element_id}-d" data-week="{week.id}" data-measure="{escape(measure.id)}">',
         f'<title id="{element_id}-t">{escape(title)}</title>',
         f'<desc id="{element_id}-d">{escape(said)}</desc>',
+        # What is measured, in sight (the title above is only read out or shown on hover).
+        f'<text class="measure" x="{LEFT}" y="16" aria-hidden="true">{escape(measure_name(measure))}</text>',
     ]
     for frac in (0, 0.5, 1):  # three gridlines with their values (whole numbers where the scale is)
         v = lo + span * frac

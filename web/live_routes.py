@@ -272,6 +272,12 @@ api_token.policy = Policy(None, mutates=True)  # type: ignore[attr-defined]
 # ------------------------------------------------------------------ live pages
 
 
+def _first_name(request: Request, user_id: UUID) -> str:
+    tandem = request.app.state.tandem
+    account = tandem.account(user_id)
+    return tandem.display_name(account).split(" ")[0] if account else ""
+
+
 def _live_ctx(request: Request, actor: Actor, s: Any) -> dict[str, Any]:
     return {
         "live": {
@@ -281,18 +287,27 @@ def _live_ctx(request: Request, actor: Actor, s: Any) -> dict[str, Any]:
             "role": actor.role,
             "worker_id": str(s.worker_id),
             "su_id": str(s.su_id),
+            "worker_name": _first_name(request, s.worker_id),
+            "su_name": _first_name(request, s.su_id),
             "same_device": s.same_device,
         },
         "live_topics": request.app.state.content.topics,
         "live_trackers": request.app.state.content.trackers,
+        "live_worksheets": request.app.state.content.worksheets,
     }
+
+
+def _after_end(actor: Actor, s: Any) -> Response:
+    """Once a session has ended each person goes home (the worker to this person's page) to its summary."""
+    home = f"/caseload/{s.su_id}" if actor.role == "worker" else "/"
+    return RedirectResponse(f"{home}?ended={s.id}", status_code=303)
 
 
 @guarded(roles={"worker", "service_user"})
 async def lobby(request: Request, actor: Actor) -> Response:
     s = await _member_session(request, actor, request.path_params["session_id"])
     if s.ended:
-        return render(request, "live/ended.html", {"session_id": str(s.id)})
+        return _after_end(actor, s)
     ctx = _live_ctx(request, actor, s)
     ctx["topics"] = request.app.state.content.topics
     return render(request, "live/lobby.html", ctx)
@@ -304,7 +319,7 @@ async def live_topic(request: Request, actor: Actor) -> Response:
 
     s = await _member_session(request, actor, request.path_params["session_id"])
     if s.ended:
-        return render(request, "live/ended.html", {"session_id": str(s.id)})
+        return _after_end(actor, s)
     topic_id = request.path_params["topic_id"]
     try:
         ctx = await views.topic_context(request, actor, s.su_id, topic_id)
@@ -330,7 +345,7 @@ async def live_section(request: Request, actor: Actor) -> Response:
 
     s = await _member_session(request, actor, request.path_params["session_id"])
     if s.ended:
-        return render(request, "live/ended.html", {"session_id": str(s.id)})
+        return _after_end(actor, s)
     section_id = f"{request.path_params['topic_id']}/{request.path_params['slug']}"
     ctx = await views.section_context(request, actor, s.su_id, section_id)
     if actor.role == "worker":
@@ -399,7 +414,7 @@ async def end(request: Request, actor: Actor) -> Response:
         await _record(request, actor, s, "SessionEnded", {"reason": "ended by worker"})
     if _wants_json(request):
         return JSONResponse({"ended": True})
-    return RedirectResponse("/caseload", status_code=303)
+    return _after_end(actor, s)
 
 
 # ------------------------------------------------------------------ the WebSocket

@@ -23,6 +23,7 @@ NAV = {
         ("/sharing", "Sharing"),
         ("/linked", "My worker"),
         ("/consent", "Research choice"),
+        ("/join", "Join a session"),
     ],
     "worker": [("/caseload", "My caseload")],
     "researcher": [("/research", "Research")],

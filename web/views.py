@@ -7,6 +7,8 @@ gets only what that SU shares (web.access), and each such look is audited.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -14,8 +16,34 @@ from starlette.requests import Request
 
 from content.model import UnknownContent
 from content.render import render_markdown
+from core import aggregates as A
+from core.access import Shares
 from core.commands import Actor
 from web import access, charts, errors, texts
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Who can see one item of an SU's, in words, from the rule the server enforces."""
+
+    shared: bool  # the linked worker(s) may see it (core.access.Shares.allows)
+    on_its_own: bool  # this very item is shared (not only through its topic)
+    text: str
+
+
+def visibility(shares: Shares, workers: list[str], scope: str, ref: str) -> Visibility:
+    on_its_own = (scope, ref) in shares.pairs
+    if not shares.allows(scope, ref) or not workers:
+        return Visibility(False, on_its_own, "Private to you")
+    text = "Shared with " + " and ".join(workers)
+    return Visibility(True, on_its_own, text if on_its_own else f"{text}, with the whole topic")
+
+
+def visibility_of(request: Request, su_id: UUID) -> Callable[[str, str], Visibility]:
+    """For templates: seen(scope, ref) -> what the SU's label for that item says."""
+    shares = access.shares_of(request, su_id)
+    workers = [w["display_name"] for w in request.app.state.projections.directory.workers_of(su_id)]
+    return lambda scope, ref: visibility(shares, workers, scope, ref)
 
 
 def _content(request: Request) -> Any:
@@ -137,4 +165,70 @@ async def section_context(request: Request, viewer: Actor, su_id: UUID, section_
         "own": own,
         "editable": own,  # a live page may set this for a worker in control
         "shared": pairs,
+        "seen": visibility_of(request, su_id) if own else None,
     }
+
+
+# What a joint session covered, for the summary each person lands on when it ends.
+SUMMARY_EVENTS = (
+    A.Journey.TopicOpened,
+    A.Journey.SectionViewed,
+    A.Journey.VideoPlayed,
+    A.Journey.AnswerSaved,
+    A.Journey.ChartPointRecorded,
+    A.Journey.WorksheetItemAdded,
+)
+
+
+def _session_summary(request: Request, session: A.JointSession) -> dict[str, Any]:
+    content = _content(request)
+    topics: dict[str, str] = {}
+    sections: dict[str, str] = {}
+    videos: dict[str, str] = {}
+    answers, items = 0, 0
+    charts_: dict[str, int] = {}
+    for ev in request.app.state.tandem.log.stream(A.journey_id(session.su_id), SUMMARY_EVENTS):
+        if ev.session_id != session.id:
+            continue
+        if isinstance(ev, A.Journey.TopicOpened) and content.knows("topic", ev.topic_id):
+            topics.setdefault(ev.topic_id, content.topic(ev.topic_id).title)
+        elif isinstance(ev, A.Journey.SectionViewed) and content.knows("section", ev.section_id):
+            sec = content.section(ev.section_id)
+            topics.setdefault(sec.topic_id, content.topic(sec.topic_id).title)
+            sections.setdefault(sec.id, sec.title)
+        elif isinstance(ev, A.Journey.VideoPlayed) and content.knows("video", ev.video_id):
+            videos.setdefault(ev.video_id, content.video(ev.video_id).title)
+        elif isinstance(ev, A.Journey.AnswerSaved):
+            answers += 1
+            section_id = ev.question_id.rsplit("/", 1)[0]  # an answer is also a section looked at
+            if content.knows("section", section_id):
+                sec = content.section(section_id)
+                topics.setdefault(sec.topic_id, content.topic(sec.topic_id).title)
+                sections.setdefault(sec.id, sec.title)
+        elif isinstance(ev, A.Journey.ChartPointRecorded) and content.knows("tracker", ev.tracker_id):
+            title = content.tracker(ev.tracker_id).title
+            charts_[title] = charts_.get(title, 0) + 1
+        elif isinstance(ev, A.Journey.WorksheetItemAdded):
+            items += 1
+    return {
+        "topics": list(topics.values()),
+        "sections": list(sections.values()),
+        "videos": list(videos.values()),
+        "answers": answers,
+        "charts": charts_,
+        "worksheet_items": items,
+    }
+
+
+async def ended_session_summary(request: Request, viewer: Actor) -> dict[str, Any] | None:
+    """The summary of the ended session named by ?ended=, if the viewer was in it."""
+    raw = request.query_params.get("ended")
+    if not raw:
+        return None
+    try:
+        session = await access.joint_session(request, viewer, raw)
+    except errors.WebError:
+        return None
+    if not session.ended:
+        return None
+    return await asyncio.to_thread(_session_summary, request, session)

@@ -84,6 +84,8 @@ def test_sections_refer_to_existing_things(shipped: ContentSet) -> None:
 def test_crisis_notice_default(shipped: ContentSet) -> None:
     body = shipped.crisis_notice.body_md
     assert "999" in body and "116 123" in body and "85258" in body
+    # It promises nothing no screen does: no worker page edits this notice.
+    assert "can add the numbers" not in body
 
 
 def test_version_is_stable_short_hash(shipped: ContentSet) -> None:

@@ -111,3 +111,28 @@ def test_the_same_actions_as_json(sqlite_site: Site) -> None:
     r = admin.post(f"/api/admin/accounts/{sue}/erase", json={"confirm": "sue"}, headers=headers)
     assert r.status_code == 200 and sqlite_site.tandem.account(sue).erased
     assert admin.post(f"/api/admin/accounts/{sue}/erase", json={"confirm": "sue"}, headers=headers).status_code == 404
+
+
+def test_a_deactivated_worker_is_not_offered_for_linking_until_reactivated(sqlite_site: Site) -> None:
+    admin, token = sqlite_site.login("adam")
+    walt, sue = sqlite_site.ids["walt"], sqlite_site.ids["sue"]
+    offered = lambda: f'<option value="{walt}"' in admin.get("/admin").text  # noqa: E731
+    assert offered()
+    assert admin.post(f"/admin/accounts/{walt}/deactivate", data={"csrf": token}).status_code == 303
+    assert not offered()
+    # Linking by hand is refused too, and stores nothing.
+    head = sqlite_site.tandem.head()
+    r = admin.post("/admin/unlink", data={"csrf": token, "worker_id": str(walt), "su_id": str(sue)})
+    assert r.status_code == 303
+    r = admin.post(
+        "/api/admin/links", json={"worker_id": str(walt), "su_id": str(sue)}, headers={"X-CSRF-Token": token}
+    )
+    assert r.status_code == 422 and "deactivated" in r.text
+    assert sqlite_site.tandem.head() == head + 1  # only the unlink above
+    # Reactivated: walt logs in again and is offered again; twice is a clear 409.
+    assert admin.post(f"/admin/accounts/{walt}/reactivate", data={"csrf": token}).status_code == 303
+    assert "Account reactivated" in admin.get("/admin?done=reactivated").text
+    assert sqlite_site.log_in_status("walt", PASSWORDS["walt"]) == 303
+    assert offered()
+    r = admin.post(f"/api/admin/accounts/{walt}/reactivate", headers={"X-CSRF-Token": token})
+    assert r.status_code == 409

@@ -277,6 +277,12 @@ MATRIX: dict[tuple[str, str], Entry] = {
         mutates=True,
         ok=frozenset({422}),
     ),
+    ("POST", "/admin/accounts/{user_id}/reactivate"): Entry(
+        frozenset({AD}),
+        lambda c, r: (f"/admin/accounts/{c.id('adam')}/reactivate", {}),
+        mutates=True,
+        ok=frozenset({422}),
+    ),
     ("POST", "/admin/accounts/{user_id}/erase"): Entry(
         frozenset({AD}),
         lambda c, r: (f"/admin/accounts/{c.id('sue')}/erase", {"data": {"confirm": "not-sue"}}),
@@ -292,6 +298,12 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("POST", "/api/admin/accounts/{user_id}/deactivate"): Entry(
         frozenset({AD}),
         lambda c, r: (f"/api/admin/accounts/{c.id('adam')}/deactivate", {}),
+        mutates=True,
+        ok=frozenset({422}),
+    ),
+    ("POST", "/api/admin/accounts/{user_id}/reactivate"): Entry(
+        frozenset({AD}),
+        lambda c, r: (f"/api/admin/accounts/{c.id('adam')}/reactivate", {}),
         mutates=True,
         ok=frozenset({422}),
     ),

@@ -29,7 +29,9 @@ async def home(request: Request, actor: Actor | None) -> Response:
         return RedirectResponse("/login", status_code=303)
     if actor.role != "service_user":
         return RedirectResponse(HOME[actor.role], status_code=303)
-    return render(request, "home.html", await views.home_context(request, actor.user_id))
+    ctx = await views.home_context(request, actor.user_id)
+    ctx["session_summary"] = await views.ended_session_summary(request, actor)
+    return render(request, "home.html", ctx)
 
 
 @guarded(roles=SU)
@@ -91,6 +93,7 @@ async def sharing_page(request: Request, actor: Actor) -> Response:
             "groups": _sharing_items(request),
             "answers": answers,
             "shared": shared,
+            "seen": views.visibility_of(request, actor.user_id),
             "workers": workers,
             "new_id": str(uuid.uuid4()),
         },
@@ -245,6 +248,7 @@ async def caseload_person(request: Request, actor: Actor) -> Response:
             "answers": answers,
             "trackers": trackers,
             "worksheets": worksheets,
+            "session_summary": await views.ended_session_summary(request, actor),
         },
     )
 

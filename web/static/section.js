@@ -7,7 +7,13 @@ const article = document.querySelector("#section");
 const suId = article?.dataset.suId;
 const editable = article?.dataset.editable === "true";
 const say = (el, text) => { if (el) el.textContent = text; };
-const timeNow = () => new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+// One way to write a moment, the same as the server's ("1 Dec, 20:38"), in this device's time.
+const when = (d) => `${d.toLocaleDateString("en-GB", { day: "numeric", month: "short" })}, ${d.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23" })}`;
+const timeNow = () => when(new Date());
+const localTimes = (root) => {
+  for (const t of root.querySelectorAll("time[data-local]")) t.textContent = when(new Date(t.dateTime));
+};
+localTimes(document);
 
 // ---------------------------------------------------------------- section viewed
 // Counted once it has really been on screen: the summary at least a quarter visible
@@ -138,6 +144,16 @@ function setupTracker(form) {
   const tid = form.dataset.trackerId;
   const date = form.querySelector('input[type="date"]');
   if (date && !date.value) { date.value = today(); date.max = today(); }
+  // The button says which day it saves: "Save today's sleep" or "Save sleep for 28 Nov".
+  const button = form.querySelector("button[type=submit][data-name]");
+  const label = () => {
+    if (!button || !date) return;
+    const day = new Date(`${date.value}T12:00:00`);
+    button.textContent = !date.value || date.value === today() ? `Save today's ${button.dataset.name}`
+      : `Save ${button.dataset.name} for ${day.toLocaleDateString("en-GB", { day: "numeric", month: "short" })}`;
+  };
+  date?.addEventListener("input", label);
+  label();
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const status = form.querySelector(".status");

@@ -3,7 +3,7 @@
 // (/sessions/{id}, .../topics/{topic}, .../topics/{topic}/{slug}).
 import { LiveSocket, newId } from "./socket.js";
 import { VideoSync } from "./video.js";
-import { watchScroll, applyAnchor } from "./scroll.js";
+import { watchScroll, applyAnchor, reveal } from "./scroll.js";
 
 const bar = document.getElementById("live-bar");
 const sid = bar.dataset.sessionId;
@@ -20,7 +20,7 @@ const FOLLOW_KEY = `tandem.live.follow.${sid}`;
 const state = {
   holder: suId, epoch: 1, mirroring: true, participants: [], location: null,
   following: sessionStorage.getItem(FOLLOW_KEY) !== "no",
-  arrived: false,
+  arrived: false, conn: "connecting",
 };
 const isDriver = () => state.holder === me;
 const socket = new LiveSocket({ sessionId: sid, path: bar.dataset.wsPath, deviceKind });
@@ -68,22 +68,33 @@ function pathFor(loc) {
 }
 
 // ---------------------------------------------------------------- rendering the bar
-const who = (uid) => (uid === me ? "You" : uid === workerId ? "Your worker" : "The person you support");
+const names = { [workerId]: bar.dataset.workerName || "Your worker", [suId]: bar.dataset.suName || "The person you support" };
+const who = (uid) => (uid === me ? "You" : names[uid] ?? "Someone");
+const drives = (uid) => (uid === me ? "You are driving" : `${who(uid)} is driving`);
+// Content ids -> the titles people read ("Health", not "health"), listed in the bar by the server.
+const TITLES = new Map([...document.querySelectorAll("#live-titles li")].map((li) => [li.dataset.ref, li.textContent]));
+const title = (ref, fallback = ref) => TITLES.get(ref) ?? fallback;
+// My own line in "Who is here" follows my connection: the server cannot tell me I dropped.
+const ownState = (p) => (p.user_id === me && state.conn !== "live" ? "offline" : p.state);
 
 function render() {
   const people = $("live-people");
   people.replaceChildren(...state.participants.map((p) => {
     const li = document.createElement("li");
     li.dataset.userId = p.user_id;
-    li.dataset.state = p.state;
+    const seen = ownState(p);
+    li.dataset.state = seen;
     const following = p.user_id === state.holder ? "driving" : p.following ? "following" : "not following";
-    li.textContent = `${who(p.user_id)}: ${p.state}${p.device_kind ? ` on ${p.device_kind}` : ""}, ${following}`;
+    li.textContent = `${who(p.user_id)}: ${seen}`;
+    const more = Object.assign(document.createElement("span"), { className: "visually-hidden" });
+    more.textContent = `${p.device_kind ? ` on ${p.device_kind}` : ""}, ${following}`;
+    li.append(more);
     return li;
   }));
   const ctl = $("live-control");
   ctl.dataset.holder = state.holder;
   ctl.dataset.epoch = state.epoch;
-  ctl.textContent = isDriver() ? "You are driving." : `${who(state.holder)} is driving.`;
+  ctl.textContent = `${drives(state.holder)}.`;
   if (!state.mirroring) ctl.textContent += " Mirroring is paused.";
   const show = (id, on) => { const el = $(id); if (el) el.hidden = !on; };
   show("live-request-control", role === "worker" && !isDriver());
@@ -109,8 +120,10 @@ function note(type, text, m) {
 socket.addEventListener("state", (ev) => {
   const { state: s } = ev.detail;
   const el = $("live-conn");
+  state.conn = s;
   el.dataset.state = s;
   el.textContent = { connecting: "Connecting…", reconnecting: "Reconnecting…", live: "Connected", offline: "Connection lost, reconnecting…", ended: "This session has ended.", refused: "You can no longer take part in this session." }[s] || s;
+  render();
 });
 
 // ---------------------------------------------------------------- arriving on a page
@@ -154,7 +167,11 @@ const handlers = {
   },
   draft(m) {
     const form = document.querySelector(`form.answer[data-question-id="${CSS.escape(m.payload.question_id)}"]`);
-    if (form && m.from !== me) form.querySelector("textarea").value = m.payload.text;
+    if (form && m.from !== me) {
+      form.querySelector("textarea").value = m.payload.text;
+      // The box being typed in stays in sight of the one watching.
+      if (state.mirroring && state.following) reveal(form);
+    }
     const d = $("live-draft") || note("draft", "");
     d.id = "live-draft";
     d.textContent = `${who(m.from)} is typing: ${m.payload.text}`;
@@ -176,7 +193,7 @@ const handlers = {
     if (m.payload.epoch <= state.epoch) return;
     state.holder = m.payload.to_user;
     state.epoch = m.payload.epoch;
-    note("control", `${who(state.holder)} is driving now.`, m);
+    note("control", `${drives(state.holder)} now.`, m);
     if (isDriver() && !socket.replaying) announce();
     render();
   },
@@ -186,7 +203,7 @@ const handlers = {
     li.id = `suggestion-${id}`;
     li.dataset.suggestionId = id;
     const a = document.createElement("strong");
-    a.textContent = section || topic;
+    a.textContent = section ? title(section) : title(topic);
     li.append(a);
     if (role !== "service_user") return;
     const accept = Object.assign(document.createElement("button"), { type: "button", className: "button small primary live-accept", textContent: "Go there" });
@@ -216,21 +233,21 @@ const handlers = {
       form.querySelector("textarea").value = m.payload.answer;
       form.dataset.savedText = m.payload.answer;
       const st = form.querySelector(".status");
-      if (st) st.textContent = `Saved by ${who(m.from).toLowerCase()}.`;
+      if (st) st.textContent = `Saved by ${who(m.from)}.`;
     }
     $("live-draft")?.remove();
     note("AnswerSaved", `${who(m.from)} saved an answer: ${m.payload.answer ?? "(unreadable)"}`, m);
   },
   ChartPointRecorded(m) {
-    const values = Object.entries(m.payload.values).map(([k, v]) => `${k} ${v}`).join(", ");
-    note("ChartPointRecorded", `${who(m.from)} recorded ${m.payload.tracker_id}: ${values} for ${m.payload.for_date}`, m);
+    const values = Object.entries(m.payload.values).map(([k, v]) => `${title(`tracker:${m.payload.tracker_id}:${k}`, k)} ${v}`).join(", ");
+    note("ChartPointRecorded", `${who(m.from)} recorded ${title(`tracker:${m.payload.tracker_id}`, m.payload.tracker_id)}: ${values} for ${m.payload.for_date}`, m);
     const sel = `section.tracker[data-tracker-id="${CSS.escape(m.payload.tracker_id)}"]`;
     if (m.from !== me && document.querySelector(sel)) window.tandemSection?.refresh(sel);
   },
   WorksheetItemAdded(m) { worksheet(m, "added to"); },
   WorksheetItemChanged(m) { worksheet(m, "changed"); },
   WorksheetItemRemoved(m) { worksheet(m, "removed from"); },
-  ChartShown(m) { showChart(m.payload.tracker_id); note("ChartShown", `${who(m.from)} put the ${m.payload.tracker_id} chart on the shared screen.`, m); },
+  ChartShown(m) { showChart(m.payload.tracker_id); note("ChartShown", `${who(m.from)} put the ${title(`tracker:${m.payload.tracker_id}`, m.payload.tracker_id)} chart on the shared screen.`, m); },
   ChartHidden(m) { document.getElementById(`live-chart-${m.payload.tracker_id}`)?.remove(); },
   SectionViewed() {},
   TopicOpened() {},
@@ -244,7 +261,7 @@ const handlers = {
 };
 
 function worksheet(m, verb) {
-  note(m.type, `${who(m.from)} ${verb} the ${m.payload.worksheet_id} worksheet.`, m);
+  note(m.type, `${who(m.from)} ${verb} the worksheet “${title(`worksheet:${m.payload.worksheet_id}`, m.payload.worksheet_id)}”.`, m);
   const sel = `section.worksheet[data-worksheet-id="${CSS.escape(m.payload.worksheet_id)}"]`;
   if (m.from !== me && document.querySelector(sel)) window.tandemSection?.refresh(sel);
 }
@@ -261,6 +278,10 @@ async function showChart(trackerId) {
     const off = Object.assign(document.createElement("button"), { type: "button", className: "button small", textContent: "Take off the shared screen" });
     off.onclick = () => socket.durable("ChartHidden", { tracker_id: trackerId });
     box.append(off);
+  } else {
+    const close = Object.assign(document.createElement("button"), { type: "button", className: "button small", textContent: "Hide from my screen" });
+    close.onclick = () => box.remove();
+    box.append(close);
   }
 }
 

@@ -3,15 +3,27 @@
 
 const BLOCKS = "main [id^='p-'], main form.answer[id], main section[id], main h1, main .video, main article > h2[id]";
 
+// The session's own furniture (bar, log, shown charts, notices) is never a content position.
+const OURS = "#live-bar, .live-log, #live-charts, #live-notices";
+
 function blocks() {
-  return [...document.querySelectorAll("main [id]")].filter((el) => el.offsetParent !== null && el.id !== "main" && !el.closest("#live-bar"));
+  return [...document.querySelectorAll("main [id]")].filter((el) => el.offsetParent !== null && el.id !== "main" && !el.closest(OURS));
+}
+
+// How much of the top of the screen the pinned session bar covers (0 where it is not pinned).
+export function pinnedHeight() {
+  const bar = document.getElementById("live-bar");
+  if (!bar) return 0;
+  const css = getComputedStyle(bar);
+  if (css.position !== "sticky" && css.position !== "fixed") return 0;
+  return bar.getBoundingClientRect().height + (parseFloat(css.top) || 0);
 }
 
 export function currentAnchor() {
-  const top = window.scrollY + 8;
+  const top = window.scrollY + pinnedHeight() + 8;
   let best = null;
   for (const el of document.querySelectorAll(BLOCKS)) {
-    if (!el.id || el.closest("#live-bar")) continue;
+    if (!el.id || el.closest(OURS)) continue;
     const r = el.getBoundingClientRect();
     const y = r.top + window.scrollY;
     if (y <= top && y + r.height > top) best = { el, y, h: r.height };
@@ -32,8 +44,17 @@ export function applyAnchor({ section_id, fraction }) {
   const el = document.getElementById(section_id);
   if (!el) return false;
   const r = el.getBoundingClientRect();
-  window.scrollTo({ top: r.top + window.scrollY + fraction * r.height - 8, behavior: "instant" });
+  window.scrollTo({ top: r.top + window.scrollY + fraction * r.height - pinnedHeight() - 8, behavior: "instant" });
   return true;
+}
+
+// Bring an element fully into view below the pinned bar (the least scrolling that does it).
+export function reveal(el) {
+  const r = el.getBoundingClientRect();
+  const top = pinnedHeight() + 8;
+  const bottom = window.innerHeight - 8;
+  if (r.top < top) window.scrollBy({ top: r.top - top, behavior: "instant" });
+  else if (r.bottom > bottom) window.scrollBy({ top: Math.min(r.bottom - bottom, r.top - top), behavior: "instant" });
 }
 
 // Call `send(anchor)` at most every `ms` while the page scrolls (driver only).
