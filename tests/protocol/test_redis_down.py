@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from realtime.backplane import Backplane, channel
+from realtime.backplane import Kind, RedisBackplane, channel
 from tests.conftest import free_port
 from tests.protocol.conftest import Peer
 
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.redis]
 
 async def test_backplane_start_does_not_wait_for_redis_to_return():
     nothing_there = f"redis://127.0.0.1:{free_port()}/0"
-    bp = Backplane(nothing_there, "p1", lambda *a: None, lambda: None, "secret")
+    bp = RedisBackplane(nothing_there, "p1", lambda *a: None, lambda: None, "secret")
     await bp.start()
     try:
         # start() came back after the first refused attempt, not after retrying for seconds.
@@ -52,11 +52,11 @@ async def test_process_started_while_redis_is_down_welcomes_then_joins_the_backp
     async with asyncio.timeout(30):
         await subscribed()
     # Another process's ephemeral frame now reaches this socket through Redis.
-    other = Backplane(own_redis.url, "other-process", lambda *a: None, lambda: None, live.settings.secret_key)
+    other = RedisBackplane(own_redis.url, "other-process", lambda *a: None, lambda: None, live.settings.secret_key)
     await other.start()
     try:
         pointer = {"type": "pointer", "session": sid, "from": str(live.ids["wendy"]), "payload": {"x": 0.1, "y": 0.9}}
-        other.publish(sid, "eph", pointer)
+        other.publish(sid, Kind.EPHEMERAL, pointer)
         got = await peer.of_type("pointer", timeout=30)
         assert got["payload"] == {"x": 0.1, "y": 0.9}
     finally:
