@@ -45,7 +45,8 @@ def assert_secure(response: httpx.Response, cacheable: bool = False) -> None:
     assert "unsafe-inline" not in response.headers["content-security-policy"], where
     assert response.headers.get("x-frame-options") == "DENY", where
     assert response.headers.get("x-content-type-options") == "nosniff", where
-    assert response.headers.get("referrer-policy") == "same-origin", where
+    # same-origin everywhere, or stricter where a page asks for it (set-password: no referrer at all)
+    assert response.headers.get("referrer-policy") in ("same-origin", "no-referrer"), where
     assert "strict-transport-security" not in response.headers, f"{where}: HSTS over plain http"
     if not cacheable:
         assert response.headers.get("cache-control") == "no-store", where

@@ -61,6 +61,9 @@ class Site:
         c = TestClient(self.app, follow_redirects=False, raise_server_exceptions=False)
         if not self.clients:
             c.__enter__()
+            # The seeded demo is thousands of events: pages read the projections, so start caught up.
+            state = self.app.state
+            assert state.projections.wait_for(state.tandem.head(), timeout=120), "projections did not catch up"
         self.clients.append(c)
         return c
 
